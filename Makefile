@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   the exporter with a simulated fleet on http://127.0.0.1:9477/
+#   make test   lint and every test (installs the Python packages and the Prometheus tools)
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+SYSTEM_PYTHON ?= python3
+TOOLS := promtool prometheus amtool prometheus-alertmanager jsonnetfmt
+
+.PHONY: install tools demo test lint format
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Debian's Prometheus, Alertmanager and Jsonnet tools, for the tests that run the real binaries.
+tools:
+	@missing=0; for t in $(TOOLS); do command -v $$t >/dev/null || missing=1; done; \
+	if [ $$missing = 1 ]; then \
+		echo "installing prometheus, prometheus-alertmanager and jsonnet from Debian"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			prometheus prometheus-alertmanager jsonnet >/dev/null; \
+	fi
+
+demo: install
+	$(VENV)/bin/agency-telemetry demo
+
+lint: install tools
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	@files=$$(git ls-files '*.jsonnet' '*.libsonnet'); if [ -n "$$files" ]; then jsonnetfmt --test $$files; fi
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(PYTHON) -m pytest

@@ -1,0 +1,207 @@
+"""Configuration: a YAML file whose every key has a default, so no file is needed at all.
+
+Unknown keys and bad values are rejected with the key path and what is allowed. Durations
+(``"30s"``, ``"24h"``) and sizes (``"10 MiB"``) are read with units; a bare number is in
+seconds or bytes. The README's configuration table lists every key.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import typing
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import yaml
+from msgspec import Meta, Struct
+
+from .events import ID_PATTERN
+from .units import SECONDS, SIZE, UnitError, parse_quantity
+
+DEFAULT_PORT = 9477
+
+Positive = Annotated[int, Meta(ge=1)]
+Name = Annotated[str, Meta(pattern=ID_PATTERN, max_length=64)]
+
+
+class Seconds(float):
+    """A duration setting: seconds, or a string with a unit ("30s", "10m", "24h")."""
+
+
+class ByteSize(int):
+    """A size setting: bytes, or a string with a unit ("16 MiB")."""
+
+
+def _decode_setting(kind: type, value: Any) -> Any:
+    """msgspec hook that reads :class:`Seconds` and :class:`ByteSize` values with units."""
+    dimension = {Seconds: SECONDS, ByteSize: SIZE}.get(kind)
+    if dimension is None:
+        raise NotImplementedError(kind)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a number or a string with a unit, got {type(value).__name__}")
+    try:
+        converted = parse_quantity(dimension, value) if isinstance(value, str) else float(value)
+    except UnitError as exc:
+        raise ValueError(str(exc)) from None
+    if converted <= 0:
+        raise ValueError(f"must be above 0, got {value!r}")
+    return kind(converted)
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the key and what is allowed."""
+
+
+class _Section(Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Limits(_Section):
+    max_agents: Positive = 10_000
+    max_councils: Positive = 1_000
+    max_queues: Positive = 1_000
+    max_principles: Positive = 100
+    max_active_alerts: Positive = 1_000
+    max_label_length: Annotated[int, Meta(ge=1, le=1024)] = 128
+    max_events_per_batch: Positive = 10_000
+    max_body_size: ByteSize = ByteSize(16 * 2**20)
+
+
+class Expiry(_Section):
+    agent_ttl: Seconds = Seconds(3600)
+    alert_ttl: Seconds = Seconds(86400)
+    dedup_window: Seconds = Seconds(600)
+    dedup_max_ids: Positive = 100_000
+    sweep_interval: Seconds = Seconds(10)
+
+
+Buckets = Annotated[tuple[Annotated[float, Meta(ge=0)], ...], Meta(min_length=1, max_length=64)]
+
+
+class HistogramBuckets(_Section):
+    """Upper bounds (``le``) of each histogram, in the metric's base unit."""
+
+    task_duration_seconds: Buckets = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+    consensus_formation_seconds: Buckets = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
+    debate_rounds: Buckets = (1, 2, 3, 4, 5, 7, 10)
+    workflow_task_quality_score: Buckets = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1)
+    queue_wait_seconds: Buckets = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600)
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            bounds = getattr(self, name)
+            if any(a >= b for a, b in itertools.pairwise(bounds)):
+                raise ValueError(f"{name}: bucket bounds must be strictly increasing, got {bounds}")
+
+
+class ErrorClass(_Section):
+    """Failure reasons matching ``pattern`` (a case-insensitive regex) get ``error_class: name``."""
+
+    name: Name
+    pattern: str
+
+    def __post_init__(self) -> None:
+        try:
+            re.compile(self.pattern)
+        except re.error as exc:
+            raise ValueError(
+                f"pattern {self.pattern!r} of error class {self.name!r} is not a valid regex: {exc}"
+            ) from None
+
+
+DEFAULT_ERROR_CLASSES = [
+    ErrorClass(name="timeout", pattern=r"time(d)?[ _-]?out|deadline"),
+    ErrorClass(name="rate_limited", pattern=r"rate[ _-]?limit|too many requests|\b429\b|quota"),
+    ErrorClass(name="network", pattern=r"network|connection|unreachable|dns|socket|reset by peer"),
+    ErrorClass(name="validation", pattern=r"invalid|validation|schema|malformed|parse"),
+    ErrorClass(name="model", pattern=r"model|llm|token|context length|hallucinat|inference"),
+    ErrorClass(name="tool", pattern=r"tool|plugin|function call"),
+    ErrorClass(name="internal", pattern=r"internal|panic|exception|assert|bug"),
+]
+FALLBACK_ERROR_CLASS = "other"
+
+
+class Config(_Section):
+    listen: str = f"0.0.0.0:{DEFAULT_PORT}"
+    agent_types: Annotated[tuple[Name, ...], Meta(min_length=1, max_length=64)] = (
+        "constitutional_judge",
+        "worker",
+        "researcher",
+        "orchestrator",
+    )
+    limits: Limits = msgspec.field(default_factory=Limits)
+    expiry: Expiry = msgspec.field(default_factory=Expiry)
+    buckets: HistogramBuckets = msgspec.field(default_factory=HistogramBuckets)
+    error_classes: Annotated[list[ErrorClass], Meta(max_length=32)] = msgspec.field(
+        default_factory=lambda: list(DEFAULT_ERROR_CLASSES)
+    )
+    shutdown_timeout: Seconds = Seconds(10)
+
+    def __post_init__(self) -> None:
+        parse_listen(self.listen)
+        names = [c.name for c in self.error_classes]
+        if len(set(names)) != len(names) or FALLBACK_ERROR_CLASS in names:
+            raise ValueError(f"error_classes: names must be unique and not {FALLBACK_ERROR_CLASS!r}, got {names}")
+
+    @property
+    def error_class_names(self) -> list[str]:
+        return [c.name for c in self.error_classes] + [FALLBACK_ERROR_CLASS]
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen: {listen!r} is not HOST:PORT (e.g. 127.0.0.1:{DEFAULT_PORT} or :{DEFAULT_PORT})")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def load_config(path: str | Path | None) -> Config:
+    """The configuration in ``path`` (defaults for everything it leaves out), or defaults."""
+    if path is None:
+        return Config()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror}") from None
+    return parse_config(text, source=str(path))
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+    try:
+        return msgspec.convert(data, Config, dec_hook=_decode_setting)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_readable(str(exc))}") from None
+
+
+def _readable(message: str) -> str:
+    """msgspec says ``... - at `$.limits.max_agents```; lead with the key path instead."""
+    match = re.search(r" - at `\$\.?([^`]*)`$", message)
+    path = match.group(1) if match else ""
+    text = message[: match.start()] if match else message
+    if text.startswith("Object contains unknown field"):
+        section = _section_at(path)
+        if section is not None:
+            text += f"; allowed keys here: {', '.join(section.__struct_fields__)}"
+    return f"{path}: {text}" if path else text
+
+
+def _section_at(path: str) -> type[Struct] | None:
+    """The config section type at a msgspec path like ``limits`` or ``error_classes[2]``."""
+    section: type[Struct] = Config
+    for key in filter(None, re.sub(r"\[\d+\]", "", path).split(".")):
+        hint = typing.get_type_hints(section).get(key)
+        candidate = typing.get_args(hint)[0] if typing.get_origin(hint) in (list, tuple) else hint
+        if not (isinstance(candidate, type) and issubclass(candidate, Struct)):
+            return None
+        section = candidate
+    return section

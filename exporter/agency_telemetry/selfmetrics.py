@@ -1,0 +1,140 @@
+"""The exporter's own metrics (``agency_exporter_*``), kept in a prometheus_client registry.
+
+Every event the exporter drops is counted here with its reason, as statsd_exporter does:
+a client that sees a 4xx can tell why, and so can the operator from a dashboard.
+"""
+
+from __future__ import annotations
+
+import collections
+import platform
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from . import __version__
+from .events import EVENT_TYPES, Event, event_type
+from .store import Store
+
+REJECTION_REASONS = (
+    "malformed",
+    "invalid",
+    "unsupported_media_type",
+    "body_too_large",
+    "batch_too_large",
+    "agents_limit",
+    "councils_limit",
+    "queues_limit",
+    "active_alerts_limit",
+    "principles_limit",
+    "shutting_down",
+)
+
+
+class SelfMetrics:
+    def __init__(self, store: Store) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.series = 0  # sample lines of agent/council series in the latest render
+        self.events_received: dict[str, int] = dict.fromkeys(EVENT_TYPES, 0)  # summed per batch, not per event
+        self.events_rejected = Counter(
+            "agency_exporter_events_rejected",
+            "Events in rejected requests, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.requests_rejected = Counter(
+            "agency_exporter_requests_rejected",
+            "Ingest requests rejected, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.scrape_duration = Histogram(
+            "agency_exporter_scrape_duration_seconds",
+            "Time to render /metrics.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        build = Gauge(
+            "agency_exporter_build_info",
+            "Version of the exporter (value 1).",
+            ["version", "python_version"],
+            registry=self.registry,
+        )
+        build.labels(__version__, platform.python_version()).set(1)
+        for reason in REJECTION_REASONS:
+            self.events_rejected.labels(reason)
+            self.requests_rejected.labels(reason)
+        self.registry.register(_StoreCollector(store, self))
+
+    def received(self, events: list[Event]) -> None:
+        for cls, count in collections.Counter(map(type, events)).items():
+            self.events_received[event_type(cls)] += count
+
+    def rejected(self, reason: str, events: int) -> None:
+        self.requests_rejected.labels(reason).inc()
+        if events:
+            self.events_rejected.labels(reason).inc(events)
+
+
+class _StoreCollector(Collector):
+    """Reads the store's sizes and counts at scrape time, so the hot path keeps no extra state."""
+
+    def __init__(self, store: Store, metrics: SelfMetrics) -> None:
+        self.store = store
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        store, stats, limits = self.store, self.store.stats, self.store.limits
+        tracked = GaugeMetricFamily(
+            "agency_exporter_tracked", "Owners of series tracked now, by kind.", labels=["kind"]
+        )
+        for kind, count in (
+            ("agent", len(store.agents)),
+            ("council", len(store.councils)),
+            ("queue", len(store.queues)),
+            ("alert", len(store.alerts)),
+            ("principle", len(store.principles)),
+        ):
+            tracked.add_metric([kind], count)
+        yield tracked
+        limit = GaugeMetricFamily("agency_exporter_limit", "Configured limits, by name.", labels=["limit"])
+        for name in limits.__struct_fields__:
+            limit.add_metric([name], getattr(limits, name))
+        yield limit
+        yield GaugeMetricFamily(
+            "agency_exporter_series",
+            "Agent, council, queue and alert series in the last scrape.",
+            value=self.metrics.series,
+        )
+        expired = CounterMetricFamily(
+            "agency_exporter_expired", "Owners removed after staying silent past their TTL.", labels=["kind"]
+        )
+        for kind, count in (
+            ("agent", stats.expired_agents),
+            ("council", stats.expired_councils),
+            ("queue", stats.expired_queues),
+            ("alert", stats.expired_alerts),
+        ):
+            expired.add_metric([kind], count)
+        yield expired
+        received = CounterMetricFamily(
+            "agency_exporter_events_received", "Events accepted, by type (duplicates included).", labels=["type"]
+        )
+        for kind, count in self.metrics.events_received.items():
+            received.add_metric([kind], count)
+        yield received
+        yield CounterMetricFamily(
+            "agency_exporter_events_duplicate",
+            "Events acknowledged but not applied again (repeated id).",
+            value=stats.duplicates,
+        )
+        yield CounterMetricFamily(
+            "agency_exporter_dedup_evictions",
+            "Event ids forgotten before the dedup window ended because dedup_max_ids was reached.",
+            value=stats.dedup_evicted,
+        )
+        yield GaugeMetricFamily(
+            "agency_exporter_dedup_ids", "Event ids remembered for deduplication.", value=store.dedup_ids
+        )
