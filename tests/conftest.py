@@ -1,0 +1,100 @@
+"""Shared fixtures: a real exporter on a free loopback port, and helpers to read its metrics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from agency_telemetry.app import create_app
+from agency_telemetry.config import Config, parse_config
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ndjson(events: Iterable[dict[str, Any]]) -> bytes:
+    return "\n".join(json.dumps(event) for event in events).encode()
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a Prometheus text exposition, keyed by name and label set."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    return samples(text).get((name, frozenset(labels.items())))
+
+
+def agent_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Samples of the agent/council/queue/workflow/alert series, without the exporter's own."""
+    return {key: v for key, v in samples(text).items() if not key[0].startswith("agency_exporter_")}
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed; `make tools` installs it")
+    return path
+
+
+class Exporter:
+    """A running exporter app with a client bound to it."""
+
+    def __init__(self, client: TestClient, app: web.Application) -> None:
+        self.client = client
+        self.app = app
+
+    async def post(self, body: bytes | str, content_type: str = "application/x-ndjson") -> tuple[int, Any]:
+        data = body.encode() if isinstance(body, str) else body
+        resp = await self.client.post("/v1/events", data=data, headers={"Content-Type": content_type})
+        return resp.status, await resp.json()
+
+    async def send(self, *events: dict[str, Any]) -> Any:
+        status, payload = await self.post(ndjson(events))
+        assert status == 202, payload
+        return payload
+
+    async def metrics(self, accept: str | None = None) -> str:
+        headers = {"Accept": accept} if accept else {}
+        resp = await self.client.get("/metrics", headers=headers)
+        assert resp.status == 200
+        return await resp.text()
+
+
+@pytest.fixture
+async def make_exporter() -> AsyncIterator[Callable[..., Any]]:
+    """``await make_exporter(yaml_text_or_Config)`` starts an exporter on 127.0.0.1."""
+    clients: list[TestClient] = []
+
+    async def start(config: str | Config | None = None) -> Exporter:
+        if isinstance(config, str):
+            config = parse_config(config)
+        app = create_app(config or Config())
+        client = TestClient(TestServer(app, host="127.0.0.1", port=free_port()))
+        await client.start_server()
+        clients.append(client)
+        return Exporter(client, app)
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def exporter(make_exporter: Callable[..., Any]) -> AsyncIterator[Exporter]:
+    yield await make_exporter()

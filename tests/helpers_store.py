@@ -1,0 +1,46 @@
+"""A store with fake clocks, fed through the real decoder and read through the real exposition."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agency_telemetry.config import Config, parse_config
+from agency_telemetry.events import EventDecoder
+from agency_telemetry.exposition import Exposition
+from agency_telemetry.selfmetrics import SelfMetrics
+from agency_telemetry.store import Applied, Store
+from conftest import samples
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Harness:
+    def __init__(self, config: str | Config | None = None) -> None:
+        self.config = parse_config(config) if isinstance(config, str) else config or Config()
+        self.clock = FakeClock()
+        self.wall = FakeClock(1_700_000_000.0)
+        self.store = Store(self.config, clock=self.clock, wall_clock=self.wall)
+        self.decoder = EventDecoder(
+            self.config.agent_types, self.config.limits.max_label_length, self.config.limits.max_events_per_batch
+        )
+        self.exposition = Exposition(self.store, SelfMetrics(self.store))
+
+    def send(self, *events: dict[str, Any]) -> Applied:
+        body = "\n".join(json.dumps(e) for e in events).encode()
+        return self.store.apply(self.decoder.decode(body, "application/x-ndjson"))
+
+    def text(self, openmetrics: bool = False) -> str:
+        return self.exposition.render(openmetrics).decode()
+
+    def value(self, name: str, **labels: str) -> float | None:
+        return samples(self.text()).get((name, frozenset(labels.items())))
+
+    def series(self, prefix: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        return {k: v for k, v in samples(self.text()).items() if k[0].startswith(prefix)}

@@ -1,0 +1,87 @@
+"""Configuration: defaults with no file, units, and errors that name the key and the fix."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from agency_telemetry.config import Config, ConfigError, load_config, parse_config
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_defaults_need_no_file():
+    config = load_config(None)
+    assert config == Config()
+    assert config.limits.max_agents == 10_000
+    assert config.limits.max_body_size == 16 * 2**20
+    assert config.expiry.agent_ttl == 3600
+    assert config.buckets.task_duration_seconds[0] == 0.05
+    assert config.buckets.task_duration_seconds[-1] == 600
+    assert config.error_class_names[-1] == "other"
+
+
+def test_an_empty_file_is_the_defaults(tmp_path):
+    path = tmp_path / "empty.yml"
+    path.write_text("# nothing\n")
+    assert load_config(path) == Config()
+
+
+def test_durations_and_sizes_take_units():
+    config = parse_config(
+        """
+        limits: {max_body_size: 10 MiB}
+        expiry: {agent_ttl: 30s, alert_ttl: 24h, dedup_window: 10m, sweep_interval: 2}
+        shutdown_timeout: 1.5 s
+        """
+    )
+    assert config.limits.max_body_size == 10 * 2**20
+    assert (config.expiry.agent_ttl, config.expiry.alert_ttl, config.expiry.dedup_window) == (30, 86400, 600)
+    assert config.expiry.sweep_interval == 2
+    assert config.shutdown_timeout == 1.5
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("limitz: 1", r"unknown field `limitz`; allowed keys here: listen, agent_types, limits"),
+        ("limits: {max_agents: 0}", r"^<config>: limits\.max_agents: Expected `int` >= 1"),
+        ("limits: {max_agents: many}", r"limits\.max_agents: Expected `int`, got `str`"),
+        ("limits: {foo: 1}", r"limits: .*unknown field `foo`; allowed keys here: max_agents"),
+        ("expiry: {agent_ttl: 5 kg}", r"expiry\.agent_ttl: 'kg' is not a unit of duration"),
+        ("expiry: {agent_ttl: -3}", r"expiry\.agent_ttl: must be above 0"),
+        ("limits: {max_body_size: 3 s}", r"limits\.max_body_size: 's' is not a unit of size"),
+        ("buckets: {debate_rounds: [3, 2]}", r"bucket bounds must be strictly increasing"),
+        ("error_classes: [{name: x, pattern: '('}]", r"error_classes\[0\]: .*not a valid regex"),
+        ("error_classes: [{name: other, pattern: x}]", r"names must be unique and not 'other'"),
+        ("listen: nowhere", r"listen: 'nowhere' is not HOST:PORT"),
+        ("agent_types: ['a b']", r"agent_types\[0\]: Expected `str` matching regex"),
+        ("- just\n- a list", r"top level must be a mapping"),
+        ("limits: [unclosed", r"not valid YAML"),
+    ],
+)
+def test_bad_configuration_names_the_key_and_what_is_allowed(text, expected):
+    with pytest.raises(ConfigError, match=expected):
+        parse_config(text)
+
+
+def test_unreadable_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the configuration file"):
+        load_config(tmp_path / "missing.yml")
+
+
+def test_every_key_is_documented_in_the_readme():
+    section = README.read_text().split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z_.]+)` \|", section, re.M))
+    config = Config()
+    keys = set()
+    for name in config.__struct_fields__:
+        section = getattr(config, name)
+        if hasattr(section, "__struct_fields__"):
+            keys |= {f"{name}.{key}" for key in section.__struct_fields__}
+        else:
+            keys.add(name)
+    assert keys - documented == set(), "document these keys in the README configuration table"
+    assert documented - keys == set(), "the README documents keys that do not exist"

@@ -1,0 +1,208 @@
+"""The decoder: shapes of a batch, units, bounds, and a problem list naming every fault."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agency_telemetry.events import EVENT_TYPES, EventDecoder, InvalidBatch, TaskCompleted
+from agency_telemetry.units import DURATION, RATIO, SIZE, UnitError, parse_quantity, unit_factor
+
+JSON, NDJSON = "application/json", "application/x-ndjson"
+
+
+@pytest.fixture
+def decoder() -> EventDecoder:
+    return EventDecoder(["worker", "constitutional_judge"], max_label_length=16, max_events=5)
+
+
+def problems(decoder: EventDecoder, body: bytes | str, media: str = JSON) -> list[tuple[int | None, str | None]]:
+    data = body.encode() if isinstance(body, str) else body
+    with pytest.raises(InvalidBatch) as info:
+        decoder.decode(data, media)
+    return [(p.index, p.field) for p in info.value.problems]
+
+
+def test_one_object_an_array_and_ndjson_decode_alike(decoder):
+    event = {"type": "task_completed", "agent": "a", "duration": "1.5 s"}
+    one = decoder.decode(json.dumps(event).encode(), JSON)
+    many = decoder.decode(json.dumps([event, event]).encode(), JSON)
+    lines = decoder.decode(f"{json.dumps(event)}\n\n{json.dumps(event)}\n".encode(), NDJSON)
+    assert one == [TaskCompleted(agent="a", duration=1.5)]
+    assert many == lines == one * 2
+
+
+@pytest.mark.parametrize(
+    ("field", "raw", "expected"),
+    [
+        ("duration", 1500, 1.5),
+        ("duration", "1500 ms", 1.5),
+        ("duration", "1.5s", 1.5),
+        ("duration", "2 min", 120.0),
+        ("duration", "1m", 60.0),  # Prometheus' m, not pint's metre
+        ("duration", 0, 0.0),
+    ],
+)
+def test_duration_units(decoder, field, raw, expected):
+    [event] = decoder.decode(json.dumps({"type": "task_completed", "agent": "a", field: raw}).encode(), JSON)
+    assert getattr(event, field) == pytest.approx(expected)
+
+
+def test_size_and_ratio_units(decoder):
+    body = json.dumps({"type": "agent_heartbeat", "agent": "a", "cpu": "85 %", "memory": "1.5 KiB"}).encode()
+    [event] = decoder.decode(body, JSON)
+    assert event.cpu == pytest.approx(0.85)
+    assert event.memory == 1536
+
+
+def test_unit_factors_are_cached_per_unit_string():
+    unit_factor.cache_clear()
+    parse_quantity.cache_clear()
+    for text in ("3 ms", "4 ms", "5 ms", "3 ms"):
+        parse_quantity(DURATION, text)
+    assert unit_factor.cache_info().misses == 1  # pint consulted once for "ms"
+    assert parse_quantity.cache_info().hits == 1  # "3 ms" the second time never reached the parser
+
+
+@pytest.mark.parametrize(
+    ("dimension", "text"),
+    [(DURATION, "5 kg"), (DURATION, "5 MiB"), (SIZE, "5 s"), (SIZE, "85 %"), (RATIO, "5 MiB"), (DURATION, "fast")],
+)
+def test_wrong_kind_of_unit_is_refused(dimension, text):
+    with pytest.raises(UnitError):
+        parse_quantity(dimension, text)
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"type": "task_completed", "agent": "a", "duration": -1}, "duration"),
+        ({"type": "task_completed", "agent": "a", "duration": "5 kg"}, "duration"),
+        ({"type": "task_completed", "agent": "a", "duration": True}, "duration"),
+        ({"type": "task_completed", "agent": "a", "duration": "1e400 s"}, "duration"),
+        ({"type": "task_completed", "agent": "a", "duration": 1, "quality_score": 1.01}, "quality_score"),
+        ({"type": "task_completed", "agent": "a", "duration": 1, "cost": -0.01}, "cost"),
+        ({"type": "agent_heartbeat", "agent": "a", "cpu": 1.5}, "cpu"),
+        ({"type": "agent_heartbeat", "agent": "a", "cpu": "150 %"}, "cpu"),
+        ({"type": "agent_heartbeat", "agent": "a", "queue_depth": 2.5}, "queue_depth"),
+        ({"type": "consensus", "council": "c", "formation_time": 1, "achieved": 1}, "achieved"),
+        ({"type": "consensus", "council": "c", "formation_time": 1, "achieved": "true"}, "achieved"),
+        ({"type": "task_started", "agent": "a b"}, "agent"),
+        ({"type": "task_started", "agent": 'a"b'}, "agent"),
+        ({"type": "task_started", "agent": "a\nb"}, "agent"),
+        ({"type": "task_started", "agent": ""}, "agent"),
+        ({"type": "task_started", "agent": "x" * 17}, "agent"),
+        ({"type": "task_started", "agent": "a", "agent_type": "poet"}, "agent_type"),
+        ({"type": "task_started"}, "agent"),
+        ({"type": "task_started", "agent": "a", "colour": "red"}, "colour"),
+        ({"type": "teleport", "agent": "a"}, "type"),
+        ({"agent": "a"}, "type"),
+        ({"type": "coordination", "council": "c"}, "session"),
+        ({"type": "queue", "queue": "q"}, "depth"),
+        ({"type": "decision", "predicted": True, "actual": True}, "council"),
+        ({"type": "decision", "council": "c", "agent": "a", "predicted": True, "actual": True}, "council"),
+        ({"type": "alert", "alert_id": "x", "alert_type": "bad_vibes", "severity": "info"}, "alert_type"),
+        ({"type": "alert", "alert_id": "x", "alert_type": "system_health", "severity": "panic"}, "severity"),
+        (
+            {
+                "type": "consensus",
+                "council": "c",
+                "formation_time": 1,
+                "achieved": True,
+                "violated_principle": "fairness",
+            },
+            "violated_principle",
+        ),
+    ],
+)
+def test_each_bad_field_is_named(decoder, event, field):
+    assert problems(decoder, json.dumps([{"type": "task_started", "agent": "ok"}, event])) == [(1, field)]
+
+
+def test_every_problem_of_every_event_is_listed(decoder):
+    batch = [
+        {"type": "task_completed", "agent": "a b", "duration": -5, "extra": 1},
+        {"type": "task_started", "agent": "fine"},
+        {"type": "business", "completed": 1},
+        7,
+    ]
+    found = problems(decoder, json.dumps(batch))
+    assert sorted(found, key=str) == sorted(
+        [(0, "extra"), (0, "agent"), (0, "duration"), (2, "completed"), (3, None)], key=str
+    )
+
+
+def test_problems_after_a_clean_type_pass_are_listed_too(decoder):
+    # Both events pass msgspec's typed pass; the unit and agent-type checks catch them.
+    batch = [
+        {"type": "task_completed", "agent": "a", "duration": "5 kg"},
+        {"type": "task_started", "agent": "b", "agent_type": "x"},
+    ]
+    assert problems(decoder, json.dumps(batch)) == [(0, "duration"), (1, "agent_type")]
+
+
+def test_problem_messages_say_what_to_change(decoder):
+    with pytest.raises(InvalidBatch) as info:
+        decoder.decode(b'{"type": "task_completed", "agent": "a", "duration": "5 kg"}', JSON)
+    assert info.value.status == 400
+    assert "nothing was applied" in info.value.message
+    [problem] = info.value.problems
+    assert "not a unit of duration" in problem.message and "1.5 s" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("body", "media"),
+    [
+        (b"{nope", JSON),
+        (b"", JSON),
+        (b"[]", JSON),
+        (b'{"type": "task_started", "agent": "\xff"}', JSON),
+        (b'{"type": "task_completed", "agent": "a", "duration": NaN}', JSON),
+        (b'{"type": "task_completed", "agent": "a", "duration": Infinity}', JSON),
+        (b'[{"type": "task_completed", "agent": "a", "duration": 1e999}]', JSON),
+    ],
+)
+def test_unreadable_bodies_are_malformed(decoder, body, media):
+    with pytest.raises(InvalidBatch) as info:
+        decoder.decode(body, media)
+    assert (info.value.status, info.value.reason) == (400, "malformed")
+
+
+def test_ndjson_reports_bad_lines_by_index(decoder):
+    body = (
+        b'{"type": "task_started", "agent": "a"}\n{oops\n'
+        b'{"type": "task_started", "agent": "a"}, {"type": "task_started", "agent": "b"}\n\xff'
+    )
+    assert problems(decoder, body, NDJSON) == [(1, None), (2, None), (3, None)]
+
+
+def test_batch_size_limit_and_media_type(decoder):
+    six = "\n".join(json.dumps({"type": "task_started", "agent": "a"}) for _ in range(6))
+    with pytest.raises(InvalidBatch) as info:
+        decoder.decode(six.encode(), NDJSON)
+    assert (info.value.status, info.value.reason, info.value.events) == (413, "batch_too_large", 6)
+    with pytest.raises(InvalidBatch) as info:
+        decoder.decode(b"{}", "text/plain")
+    assert (info.value.status, info.value.reason) == (415, "unsupported_media_type")
+
+
+def test_every_event_type_has_a_decodable_minimal_example(decoder):
+    minimal = {
+        "agent_registered": {"agent": "a"},
+        "agent_deregistered": {"agent": "a"},
+        "agent_heartbeat": {"agent": "a"},
+        "task_started": {"agent": "a"},
+        "task_completed": {"agent": "a", "duration": 1},
+        "task_failed": {"agent": "a"},
+        "consensus": {"council": "c", "formation_time": 1, "achieved": True},
+        "coordination": {"council": "c", "session": "started"},
+        "business": {"completed": True},
+        "decision": {"council": "c", "predicted": True, "actual": False},
+        "queue": {"queue": "q", "depth": 0},
+        "alert": {"alert_id": "x", "alert_type": "system_health", "severity": "info"},
+    }
+    assert set(minimal) == set(EVENT_TYPES)
+    body = "\n".join(json.dumps({"type": kind, **fields}) for kind, fields in minimal.items())
+    decoded = EventDecoder(["worker"], 128, 100).decode(body.encode(), NDJSON)
+    assert [type(e) for e in decoded] == list(EVENT_TYPES.values())

@@ -1,0 +1,99 @@
+"""Both exposition formats, the catalogue, and the README's metric table agree."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from agency_telemetry.catalogue import FAMILIES
+from conftest import require_binary
+from helpers_store import Harness
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+J1 = {"agent": "judge-1", "agent_type": "constitutional_judge"}
+ONE_OF_EACH = (
+    {"type": "agent_registered", "capacity": 2, **J1},
+    {"type": "agent_heartbeat", "cpu": 0.4, "memory": 1024, "queue_depth": 1, **J1},
+    {"type": "task_started", **J1},
+    {"type": "task_completed", "duration": 900, "quality_score": 0.8, "cost": 0.1, **J1},
+    {"type": "task_failed", "reason": "timeout", "duration": 100, **J1},
+    {"type": "decision", "predicted": True, "actual": True, **J1},
+    {
+        "type": "consensus",
+        "council": "ethics",
+        "formation_time": 1200,
+        "achieved": False,
+        "debate_required": True,
+        "debate_rounds": 2,
+        "constitutional_compliance": False,
+        "violated_principle": "fairness",
+    },
+    {"type": "coordination", "council": "ethics", "session": "started", "overhead": 100},
+    {"type": "business", "completed": True, "quality_score": 0.9, "cost": 0.2},
+    {"type": "decision", "council": "ethics", "predicted": False, "actual": True},
+    {"type": "queue", "queue": "intake", "depth": 3, "wait": "1 s"},
+    {
+        "type": "alert",
+        "alert_id": "a1",
+        "alert_type": "quality_degradation",
+        "severity": "critical",
+        "message": 'x "y"',
+    },
+)
+
+
+def populated() -> Harness:
+    h = Harness()
+    h.send(*ONE_OF_EACH)
+    return h
+
+
+def test_every_catalogue_family_has_series_after_one_event_of_each_type():
+    text = populated().text()
+    exposed = {f.name for f in parse_text(text)}
+    for family in FAMILIES:
+        base = family.name.removesuffix("_total")
+        assert base in exposed, family.name
+        assert f"# HELP {family.name} " in text and f"# TYPE {family.name} {family.type}\n" in text
+
+
+def test_text_and_openmetrics_carry_the_same_samples():
+    h = populated()
+    text_samples = {(s.name, frozenset(s.labels.items()), s.value) for f in parse_text(h.text()) for s in f.samples}
+    om_text = h.text(openmetrics=True)
+    om_samples = {(s.name, frozenset(s.labels.items()), s.value) for f in parse_openmetrics(om_text) for s in f.samples}
+    assert text_samples == om_samples
+    assert om_text.endswith("# EOF\n") and om_text.count("# EOF") == 1
+    assert "# TYPE agency_agent_tasks counter\n" in om_text  # OpenMetrics names the family without _total
+    assert "# TYPE agency_agent_tasks_total counter\n" in h.text()
+
+
+def test_promtool_finds_nothing_to_criticise():
+    promtool = require_binary("promtool")
+    result = subprocess.run(
+        [promtool, "check", "metrics"],
+        check=False,
+        input=populated().text(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_series_gauge_counts_rendered_samples():
+    h = populated()
+    text = h.text()
+    lines = [line for line in text.splitlines() if line and not line.startswith(("#", "agency_exporter_"))]
+    assert h.exposition.self_metrics.series == len(lines)
+
+
+def test_readme_catalogue_lists_exactly_the_catalogue():
+    documented = set(
+        re.findall(r"^\| `(agency_(?:agent|council|workflow|queue|reported)\w*)` \|", README.read_text(), re.M)
+    )
+    assert documented == {f.name for f in FAMILIES}

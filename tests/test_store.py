@@ -1,0 +1,355 @@
+"""Exact metric values for every event type, plus dedup, limits, expiry and deregistration."""
+
+from __future__ import annotations
+
+import pytest
+
+from agency_telemetry.store import LimitExceeded
+from helpers_store import Harness
+
+J1 = {"agent": "judge-1", "agent_type": "constitutional_judge"}
+
+
+def bucket(h: Harness, name: str, le: str, **labels: str) -> float | None:
+    return h.value(f"{name}_bucket", le=le, **labels)
+
+
+def test_registration_sets_info_capacity_and_zeroed_counters():
+    h = Harness()
+    h.send({"type": "agent_registered", "capacity": 4, **J1})
+    assert h.value("agency_agent_info", **J1) == 1
+    assert h.value("agency_agent_capacity_tasks", **J1) == 4
+    assert h.value("agency_agent_active_tasks", **J1) == 0
+    assert h.value("agency_agent_tasks_total", **J1) == 0
+    assert h.value("agency_agent_last_seen_timestamp_seconds", **J1) == 1_700_000_000.0
+    classes = {dict(k[1])["error_class"] for k in h.series("agency_agent_task_failures_total")}
+    assert classes == {"timeout", "rate_limited", "network", "validation", "model", "tool", "internal", "other"}
+    # gauges an agent has not reported yet are absent, not zero
+    assert h.value("agency_agent_cpu_usage_ratio", **J1) is None
+    assert h.value("agency_agent_decisions_total", outcome="tp", **J1) is None
+
+
+def test_task_lifecycle_moves_load_counts_histogram_quality_and_cost():
+    h = Harness()
+    h.send(
+        {"type": "task_started", **J1},
+        {"type": "task_started", **J1},
+        {"type": "task_completed", "duration": 1500, "quality_score": 0.9, "cost": 0.08, **J1},
+    )
+    assert h.value("agency_agent_active_tasks", **J1) == 1
+    assert h.value("agency_agent_tasks_total", **J1) == 1
+    name = "agency_agent_task_duration_seconds"
+    assert bucket(h, name, "1.0", **J1) == 0
+    assert bucket(h, name, "2.5", **J1) == 1
+    assert bucket(h, name, "+Inf", **J1) == 1
+    assert h.value(f"{name}_sum", **J1) == 1.5
+    assert h.value(f"{name}_count", **J1) == 1
+    assert h.value("agency_agent_task_quality_score_sum", **J1) == 0.9
+    assert h.value("agency_agent_task_quality_score_count", **J1) == 1
+    assert h.value("agency_agent_task_cost_usd_total", **J1) == 0.08
+
+
+def test_durations_accept_units_and_bucket_edges_are_inclusive():
+    h = Harness()
+    h.send(
+        {"type": "task_completed", "duration": "2.5 s", **J1},  # exactly on the le="2.5" edge
+        {"type": "task_completed", "duration": "50 ms", **J1},
+        {"type": "task_completed", "duration": "11 min", **J1},  # beyond the last bucket
+        {"type": "task_completed", "duration": 100, **J1},  # bare number: milliseconds
+    )
+    name = "agency_agent_task_duration_seconds"
+    assert bucket(h, name, "0.05", **J1) == 1
+    assert bucket(h, name, "0.1", **J1) == 2
+    assert bucket(h, name, "2.5", **J1) == 3
+    assert bucket(h, name, "600.0", **J1) == 3
+    assert bucket(h, name, "+Inf", **J1) == 4
+    assert h.value(f"{name}_sum", **J1) == pytest.approx(2.5 + 0.05 + 660 + 0.1)
+
+
+def test_failures_are_classified_in_configured_order():
+    h = Harness()
+    h.send(
+        {"type": "task_failed", "reason": "Network timeout", "duration": 200, **J1},  # timeout wins: listed first
+        {"type": "task_failed", "reason": "connection reset by peer", **J1},
+        {"type": "task_failed", "reason": "HTTP 429 Too Many Requests", **J1},
+        {"type": "task_failed", "reason": "the cat sat on the keyboard", **J1},
+    )
+    fails = {dict(k[1])["error_class"]: v for k, v in h.series("agency_agent_task_failures_total").items()}
+    assert fails == {
+        "timeout": 1,
+        "network": 1,
+        "rate_limited": 1,
+        "other": 1,
+        "validation": 0,
+        "model": 0,
+        "tool": 0,
+        "internal": 0,
+    }
+    assert h.value("agency_agent_tasks_total", **J1) == 4
+    assert h.value("agency_agent_task_duration_seconds_count", **J1) == 1  # only the failure with a duration
+
+
+def test_custom_error_classes_replace_the_defaults():
+    h = Harness("error_classes: [{name: gpu, pattern: 'cuda|gpu'}]")
+    h.send({"type": "task_failed", "reason": "CUDA out of memory", **J1}, {"type": "task_failed", "reason": "x", **J1})
+    fails = {dict(k[1])["error_class"]: v for k, v in h.series("agency_agent_task_failures_total").items()}
+    assert fails == {"gpu": 1, "other": 1}
+
+
+def test_heartbeat_sets_resource_gauges_with_units():
+    h = Harness()
+    h.send({"type": "agent_heartbeat", "cpu": "85 %", "memory": "512 MiB", "queue_depth": 3, **J1})
+    assert h.value("agency_agent_cpu_usage_ratio", **J1) == pytest.approx(0.85)
+    assert h.value("agency_agent_memory_bytes", **J1) == 512 * 2**20
+    assert h.value("agency_agent_queue_depth", **J1) == 3
+    h.wall.now += 30
+    h.send({"type": "agent_heartbeat", "cpu": 0.25, **J1})
+    assert h.value("agency_agent_cpu_usage_ratio", **J1) == 0.25
+    assert h.value("agency_agent_memory_bytes", **J1) == 512 * 2**20  # not reported again: kept
+    assert h.value("agency_agent_last_seen_timestamp_seconds", **J1) == 1_700_000_030.0
+
+
+def test_consensus_counts_debates_rounds_and_violations_by_principle():
+    h = Harness()
+    h.send(
+        {"type": "consensus", "council": "ethics", "formation_time": 2000, "achieved": True},
+        {
+            "type": "consensus",
+            "council": "ethics",
+            "formation_time": "7 s",
+            "achieved": False,
+            "debate_required": True,
+            "debate_rounds": 3,
+            "constitutional_compliance": False,
+            "violated_principle": "fairness",
+        },
+        {
+            "type": "consensus",
+            "council": "ethics",
+            "formation_time": 1,
+            "achieved": True,
+            "constitutional_compliance": False,
+        },
+    )
+    c = {"council": "ethics"}
+    assert h.value("agency_council_consensus_attempts_total", **c) == 3
+    assert h.value("agency_council_consensus_failures_total", **c) == 1
+    assert h.value("agency_council_debates_total", **c) == 1
+    assert h.value("agency_council_compliance_checks_total", **c) == 3
+    assert h.value("agency_council_compliance_violations_total", principle="fairness", **c) == 1
+    assert h.value("agency_council_compliance_violations_total", principle="unspecified", **c) == 1
+    formation = "agency_council_consensus_formation_seconds"
+    assert bucket(h, formation, "0.05", **c) == 1  # 1 ms
+    assert bucket(h, formation, "2.0", **c) == 2
+    assert bucket(h, formation, "10.0", **c) == 3
+    assert h.value(f"{formation}_sum", **c) == pytest.approx(9.001)
+    assert bucket(h, "agency_council_debate_rounds", "2.0", **c) == 0
+    assert bucket(h, "agency_council_debate_rounds", "3.0", **c) == 1
+    assert h.value("agency_council_debate_rounds_sum", **c) == 3
+
+
+def test_coordination_sessions_and_overhead():
+    h = Harness()
+    h.send(
+        {"type": "coordination", "council": "review", "session": "started"},
+        {"type": "coordination", "council": "review", "session": "started", "overhead": "250 ms"},
+        {"type": "coordination", "council": "review", "session": "ended", "overhead": 750},
+    )
+    assert h.value("agency_council_sessions_active", council="review") == 1
+    assert h.value("agency_council_coordination_seconds_total", council="review") == 1.0
+
+
+def test_business_events_feed_the_unlabelled_workflow_series():
+    h = Harness()
+    h.send(
+        {"type": "business", "completed": True, "quality_score": 0.95, "cost": 0.08},
+        {"type": "business", "completed": False, "quality_score": 0.35, "cost": 0.02},
+        {"type": "business", "completed": True},
+    )
+    assert h.value("agency_workflow_tasks_total") == 3
+    assert h.value("agency_workflow_task_failures_total") == 1
+    assert h.value("agency_workflow_task_cost_usd_total") == pytest.approx(0.1)
+    assert h.value("agency_workflow_task_quality_score_bucket", le="0.3") == 0
+    assert h.value("agency_workflow_task_quality_score_bucket", le="0.4") == 1
+    assert h.value("agency_workflow_task_quality_score_bucket", le="0.95") == 2
+    assert h.value("agency_workflow_task_quality_score_count") == 2
+    assert h.value("agency_workflow_task_quality_score_sum") == pytest.approx(1.3)
+
+
+def test_decisions_by_outcome_for_councils_and_agents():
+    h = Harness()
+    truth = [(True, True), (True, False), (True, False), (False, False), (False, True)]
+    h.send(*({"type": "decision", "council": "ethics", "predicted": p, "actual": a} for p, a in truth))
+    h.send({"type": "decision", "predicted": False, "actual": True, **J1})
+    outcomes = {dict(k[1])["outcome"]: v for k, v in h.series("agency_council_decisions_total").items()}
+    assert outcomes == {"tp": 1, "fp": 2, "tn": 1, "fn": 1}
+    assert h.value("agency_agent_decisions_total", outcome="fn", **J1) == 1
+    assert h.value("agency_agent_decisions_total", outcome="tp", **J1) == 0
+
+
+def test_queue_depth_and_wait():
+    h = Harness()
+    h.send(
+        {"type": "queue", "queue": "intake", "depth": 7, "wait": "2 s"},
+        {"type": "queue", "queue": "intake", "depth": 4},
+    )
+    assert h.value("agency_queue_depth", queue="intake") == 4
+    assert h.value("agency_queue_wait_seconds_bucket", queue="intake", le="1.0") == 0
+    assert h.value("agency_queue_wait_seconds_bucket", queue="intake", le="5.0") == 1
+    assert h.value("agency_queue_wait_seconds_sum", queue="intake") == 2.0
+
+
+def test_reported_alerts_are_active_until_resolved_and_escape_free_text():
+    h = Harness()
+    alert = {
+        "type": "alert",
+        "alert_id": "a-1",
+        "alert_type": "agent_performance",
+        "severity": "warning",
+        "message": 'Agent "judge-1" degraded\nsee \\ logs',
+        "affected_agents": ["judge-1", "judge-2"],
+    }
+    h.send(alert)
+    labels = {
+        "alert_id": "a-1",
+        "alert_type": "agent_performance",
+        "severity": "warning",
+        "affected_agents": "judge-1,judge-2",
+        "message": 'Agent "judge-1" degraded\nsee \\ logs',
+    }
+    assert h.value("agency_reported_alert", **labels) == 1
+    h.send({**alert, "status": "resolved"})
+    assert h.series("agency_reported_alert") == {}
+
+
+def test_agent_type_change_relabels_the_agent():
+    h = Harness()
+    h.send({"type": "task_started", "agent": "a"})
+    assert h.value("agency_agent_info", agent="a", agent_type="unknown") == 1
+    h.send({"type": "agent_registered", "agent": "a", "agent_type": "worker"})
+    assert h.value("agency_agent_info", agent="a", agent_type="unknown") is None
+    assert h.value("agency_agent_active_tasks", agent="a", agent_type="worker") == 1
+
+
+def test_deregistration_removes_every_series_of_the_agent():
+    h = Harness()
+    h.send(
+        {"type": "agent_registered", **J1},
+        {"type": "agent_heartbeat", "cpu": 0.5, **J1},
+        {"type": "task_completed", "duration": 10, "quality_score": 1, **J1},
+        {"type": "decision", "predicted": True, "actual": True, **J1},
+        {"type": "agent_registered", "agent": "w-1", "agent_type": "worker"},
+    )
+    h.send({"type": "agent_deregistered", "agent": "judge-1"})
+    assert not [k for k in h.series("agency_agent_") if dict(k[1]).get("agent") == "judge-1"]
+    assert h.value("agency_agent_info", agent="w-1", agent_type="worker") == 1
+
+
+def test_duplicate_ids_are_acknowledged_and_not_applied_again():
+    h = Harness()
+    event = {"type": "task_completed", "id": "e-1", "duration": 10, **J1}
+    assert h.send(event, event).duplicates == 1  # repeated inside one batch
+    assert h.send(event).duplicates == 1  # and across batches
+    assert h.value("agency_agent_tasks_total", **J1) == 1
+    assert h.store.stats.duplicates == 2
+
+
+def test_dedup_window_expires_ids():
+    h = Harness("expiry: {dedup_window: 60s}")
+    event = {"type": "task_completed", "id": "e-1", "duration": 10, **J1}
+    h.send(event)
+    h.clock.now += 59
+    assert h.send(event).duplicates == 1
+    h.clock.now += 2
+    assert h.send(event).accepted == 1
+    assert h.value("agency_agent_tasks_total", **J1) == 2
+
+
+def test_dedup_memory_is_bounded_and_evictions_counted():
+    h = Harness("expiry: {dedup_max_ids: 3}")
+    h.send(*({"type": "task_started", "id": f"e-{i}", **J1} for i in range(5)))
+    assert h.store.dedup_ids == 3
+    assert h.store.stats.dedup_evicted == 2
+    assert h.send({"type": "task_started", "id": "e-0", **J1}).accepted == 1  # oldest forgotten
+    assert h.send({"type": "task_started", "id": "e-4", **J1}).duplicates == 1  # newest kept
+
+
+@pytest.mark.parametrize(
+    ("config", "batch", "setting"),
+    [
+        ("limits: {max_agents: 2}", [{"type": "task_started", "agent": f"a{i}"} for i in range(3)], "max_agents"),
+        (
+            "limits: {max_councils: 1}",
+            [{"type": "coordination", "council": c, "session": "started"} for c in ("x", "y")],
+            "max_councils",
+        ),
+        ("limits: {max_queues: 1}", [{"type": "queue", "queue": q, "depth": 1} for q in ("x", "y")], "max_queues"),
+        (
+            "limits: {max_principles: 1}",
+            [
+                {
+                    "type": "consensus",
+                    "council": "c",
+                    "formation_time": 1,
+                    "achieved": True,
+                    "constitutional_compliance": False,
+                    "violated_principle": p,
+                }
+                for p in ("x", "y")
+            ],
+            "max_principles",
+        ),
+        (
+            "limits: {max_active_alerts: 1}",
+            [{"type": "alert", "alert_id": i, "alert_type": "system_health", "severity": "info"} for i in ("x", "y")],
+            "max_active_alerts",
+        ),
+    ],
+)
+def test_a_batch_past_a_limit_changes_nothing(config, batch, setting):
+    h = Harness(config)
+    h.send({"type": "task_started", "agent": "a0"})
+    before = h.text()
+    with pytest.raises(LimitExceeded, match=setting):
+        h.send(*batch, {"type": "task_started", "agent": "a0"})
+    assert h.text() == before
+
+
+def test_known_agents_do_not_count_against_the_limit():
+    h = Harness("limits: {max_agents: 2}")
+    h.send({"type": "task_started", "agent": "a"}, {"type": "task_started", "agent": "b"})
+    h.send({"type": "task_started", "agent": "a"}, {"type": "agent_deregistered", "agent": "zzz"})
+    h.send({"type": "agent_deregistered", "agent": "a"})
+    h.send({"type": "task_started", "agent": "c"})  # the freed place is usable
+    assert h.value("agency_agent_active_tasks", agent="c", agent_type="unknown") == 1
+
+
+def test_limit_rejection_does_not_remember_ids():
+    h = Harness("limits: {max_agents: 1}")
+    with pytest.raises(LimitExceeded):
+        h.send({"type": "task_started", "agent": "a", "id": "x"}, {"type": "task_started", "agent": "b"})
+    assert h.send({"type": "task_started", "agent": "a", "id": "x"}).accepted == 1
+
+
+def test_silent_agents_councils_and_queues_expire_after_ttl():
+    h = Harness("expiry: {agent_ttl: 10m, alert_ttl: 1h}")
+    h.send(
+        {"type": "task_started", "agent": "quiet"},
+        {"type": "task_started", "agent": "chatty"},
+        {"type": "coordination", "council": "c", "session": "started"},
+        {"type": "queue", "queue": "q", "depth": 1},
+        {"type": "alert", "alert_id": "al", "alert_type": "system_health", "severity": "info"},
+    )
+    h.clock.now += 9 * 60
+    h.send({"type": "task_started", "agent": "chatty"})
+    h.clock.now += 2 * 60
+    h.store.expire()
+    assert set(h.store.agents) == {"chatty"}
+    assert not h.store.councils and not h.store.queues
+    assert set(h.store.alerts) == {"al"}
+    stats = h.store.stats
+    assert (stats.expired_agents, stats.expired_councils, stats.expired_queues, stats.expired_alerts) == (1, 1, 1, 0)
+    h.clock.now += 3600
+    h.store.expire()
+    assert not h.store.alerts and h.store.stats.expired_alerts == 1
+    assert h.value("agency_exporter_expired_total", kind="agent") == 2
