@@ -37,10 +37,33 @@ class Ingest:
             config.agent_types, config.limits.max_label_length, config.limits.max_events_per_batch
         )
         self.accepting = True
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def stop(self, timeout: float) -> None:
+        """Refuse new batches (503, so clients keep them and retry) and wait for those in flight.
+
+        aiohttp's own shutdown stops reading sockets at once, which would cut off a batch whose
+        body is still arriving; draining here first lets it finish.
+        """
+        self.accepting = False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
 
     async def handle(self, request: web.Request) -> web.Response:
         if not self.accepting:
             return self._reject(503, "shutting_down", "the exporter is shutting down; retry against another replica")
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await self._handle(request)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _handle(self, request: web.Request) -> web.Response:
         media_type = request.content_type
         if media_type not in EventDecoder.MEDIA_TYPES:
             wanted = " or ".join(EventDecoder.MEDIA_TYPES)
@@ -76,6 +99,9 @@ class Ingest:
         if problems is not None:
             payload["problems"] = problems
         return _json(status, payload)
+
+
+INGEST = web.AppKey("ingest", Ingest)
 
 
 def _json(status: int, payload: dict[str, Any]) -> web.Response:
@@ -154,6 +180,7 @@ def create_app(config: Config, store: Store | None = None) -> web.Application:
     app = web.Application(client_max_size=config.limits.max_body_size)
     app[STORE] = store
     app[EXPOSITION] = Exposition(store, self_metrics)
+    app[INGEST] = ingest
     app.router.add_post("/v1/events", ingest.handle)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -167,9 +194,23 @@ def create_app(config: Config, store: Store | None = None) -> web.Application:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    async def stop_accepting(app: web.Application) -> None:
-        ingest.accepting = False
-
     app.cleanup_ctx.append(sweeper)
-    app.on_shutdown.append(stop_accepting)
     return app
+
+
+async def start_server(app: web.Application, host: str, port: int, shutdown_timeout: float) -> web.AppRunner:
+    """Bind and serve ``app``; raises OSError when the address cannot be used."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    return runner
+
+
+async def stop_server(runner: web.AppRunner, shutdown_timeout: float) -> None:
+    """Drain ingest requests in flight, then shut down (aiohttp waits for other handlers)."""
+    await runner.app[INGEST].stop(shutdown_timeout)
+    await runner.cleanup()

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
+import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
-
-from aiohttp import web
+from collections.abc import Sequence
 
 from . import __version__
-from .app import create_app
-from .config import ConfigError, load_config, parse_listen
+from .app import create_app, start_server, stop_server
+from .config import Config, ConfigError, load_config, parse_listen
 from .simulator import FleetSimulator
 
 DEMO_LISTEN = "127.0.0.1:9477"
@@ -24,21 +22,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(args.config)
+        if args.command == "check-config":
+            print(f"{args.config}: OK ({len(config.agent_types)} agent types, max {config.limits.max_agents} agents)")
+            return 0
         listen = args.listen or (DEMO_LISTEN if args.command == "demo" and args.config is None else config.listen)
         host, port = parse_listen(listen)
     except (ConfigError, ValueError) as exc:
         print(f"agency-telemetry: {exc}", file=sys.stderr)
         return 2
-    if args.command == "check-config":
-        print(f"{args.config}: OK ({len(config.agent_types)} agent types, max {config.limits.max_agents} agents)")
-        return 0
-    app = create_app(config)
-    if args.command == "demo":
-        app.cleanup_ctx.append(_fleet(f"http://{_client_host(host)}:{port}", args.agents, args.tick))
+    return asyncio.run(_run(args, config, host, port))
+
+
+async def _run(args: argparse.Namespace, config: Config, host: str, port: int) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     if args.duration:
-        app.cleanup_ctx.append(_stop_after(args.duration))
+        loop.call_later(args.duration, stop.set)
+    try:
+        runner = await start_server(create_app(config), host, port, config.shutdown_timeout)
+    except OSError as exc:
+        print(f"agency-telemetry: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 1
     print(f"agency-telemetry {__version__} listening on http://{host}:{port}/ (metrics: /metrics)", flush=True)
-    web.run_app(app, host=host, port=port, shutdown_timeout=config.shutdown_timeout, print=None, access_log=None)
+    fleet_stop = asyncio.Event()
+    fleet = None
+    if args.command == "demo":
+        simulator = FleetSimulator(f"http://{_client_host(host)}:{port}", agents=args.agents, tick=args.tick)
+        fleet = asyncio.create_task(simulator.run(fleet_stop))
+    await stop.wait()
+    fleet_stop.set()
+    if fleet is not None:
+        await fleet
+    await stop_server(runner, config.shutdown_timeout)
     return 0
 
 
@@ -66,31 +83,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _client_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "") else host
-
-
-def _fleet(url: str, agents: int, tick: float):  # type: ignore[no-untyped-def]
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(FleetSimulator(url, agents=agents, tick=tick).run(stop))
-        yield
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return context
-
-
-def _stop_after(seconds: float):  # type: ignore[no-untyped-def]
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        async def stop() -> None:
-            await asyncio.sleep(seconds)
-            raise web.GracefulExit
-
-        task = asyncio.create_task(stop())
-        yield
-        task.cancel()
-
-    return context
 
 
 if __name__ == "__main__":

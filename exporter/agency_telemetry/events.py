@@ -24,7 +24,7 @@ from msgspec import Meta, Struct
 
 from .units import DURATION, RATIO, SIZE, Dimension, UnitError, parse_quantity
 
-ID_PATTERN = r"^[A-Za-z0-9_.:/-]+$"
+ID_PATTERN = r"^[A-Za-z0-9_.:/-]+\Z"  # \Z, not $: msgspec searches, and $ also matches before a final newline
 MAX_TEXT_LENGTH = 1024  # free text (failure reasons, alert messages); never more than this
 
 ALERT_TYPES = (
