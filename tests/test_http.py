@@ -626,3 +626,12 @@ async def test_landing_page_links_and_limits(make_exporter: Callable[..., Any]) 
     assert "max_agents" in page
     assert "4321" in page
     assert "777" in page
+
+
+@pytest.mark.parametrize(
+    ("header", "gzipped"),
+    [("gzip", True), ("deflate, gzip;q=0.5", True), ("gzip;q=0", False), ("identity", False), ("*", True), ("", False)],
+)
+async def test_gzip_follows_accept_encoding_quality(exporter: Exporter, header: str, gzipped: bool) -> None:
+    resp = await exporter.client.get("/metrics", headers={"Accept-Encoding": header}, auto_decompress=False)
+    assert (resp.headers.get("Content-Encoding") == "gzip") is gzipped

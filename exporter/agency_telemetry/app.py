@@ -118,10 +118,20 @@ async def metrics(request: web.Request) -> web.Response:
         "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,
         "Vary": "Accept-Encoding",
     }
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
+    if accepts_gzip(request.headers.get("Accept-Encoding", "")):
         body = gzip.compress(body, compresslevel=1)
         headers["Content-Encoding"] = "gzip"
     return web.Response(body=body, headers=headers)
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """True when the client takes gzip, honouring ``q=0`` ("not this one")."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            quality = params.strip()
+            return not quality.startswith("q=") or quality[2:].strip() not in ("0", "0.0", "0.00", "0.000")
+    return False
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -1,0 +1,37 @@
+"""Smoke test of benchmarks/bench_exporter.py: a --quick run finishes and reports every figure."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURE = r"([\d,]+(?:\.\d+)?) (events/s|ms)"
+
+
+def figures(line: str) -> dict[str, float]:
+    """``{"ours": x, "baseline": y}`` from one row of the benchmark's table."""
+    found = {side: re.search(rf"\b{side}\s+{FIGURE}", line) for side in ("ours", "baseline")}
+    return {side: float(match.group(1).replace(",", "")) for side, match in found.items() if match}
+
+
+def test_quick_benchmark_reports_ingest_and_metrics_for_both_sides() -> None:
+    result = subprocess.run(
+        [sys.executable, "benchmarks/bench_exporter.py", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith(("ingest", "/metrics"))]
+    for prefix in ("ingest HTTP", "ingest in-process", "/metrics text", "/metrics OpenMetrics"):
+        matching = [line for line in rows if line.startswith(prefix)]
+        assert matching, f"no {prefix!r} row in:\n{result.stdout}"
+        for line in matching:
+            values = figures(line)
+            assert set(values) == {"ours", "baseline"}, line
+            assert all(value > 0 for value in values.values()), line
