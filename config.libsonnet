@@ -1,0 +1,156 @@
+// The one place for every selector, threshold, window, objective and severity of the mixin.
+// Override any key from your own Jsonnet:
+//   (import 'mixin.libsonnet') + { _config+:: { exporterSelector: 'job="agents"' } }
+{
+  _config+:: {
+    // Selects the exporter's series. Change it when your scrape job has another name, or to
+    // scope the mixin to one cluster (e.g. 'job="agency-telemetry",cluster="prod"').
+    exporterSelector: 'job="agency-telemetry"',
+
+    // Labels dropped when aggregating across exporter replicas and scrape targets. Everything
+    // else (job, cluster, namespace, …) survives. Add the target labels your service
+    // discovery attaches (e.g. 'node') so replicas of one agent are summed into one series.
+    replicaLabels: ['instance', 'pod', 'container', 'endpoint', 'service'],
+
+    // Windows of the derived metrics. Agent rates use a short window so dashboards and pages
+    // react within minutes; council and business figures move slowly, so they use an hour.
+    agentWindow: '5m',
+    councilWindow: '1h',
+    businessWindow: '1h',
+
+    // Per-agent-type latency objectives (seconds): the P95 each type should stay under.
+    // Each value must be one of the exporter's task_duration_seconds bucket bounds, because
+    // the latency SLO reads the matching bucket. A judge answers in seconds; a researcher may
+    // take minutes. Types not listed use defaultLatencyObjectiveSeconds.
+    latencyObjectiveSeconds: {
+      constitutional_judge: 5,
+      worker: 10,
+      researcher: 60,
+      orchestrator: 1,
+    },
+    defaultLatencyObjectiveSeconds: 30,
+
+    // Health score = weighted mean of four components, each 0..1 (docs/runbook.md explains
+    // the formula). Raise a weight to make that aspect dominate; weights need not sum to 1.
+    healthWeights: {
+      success: 0.4,  // success ratio of the agent's tasks
+      latency: 0.3,  // 1 while P95 ≤ objective, objective/P95 above it
+      load: 0.2,  // 1 up to loadFullScoreBelow of capacity, falling to 0 at loadZeroScoreAt
+      liveness: 0.1,  // 1 while the agent has been heard from within staleAfterSeconds
+    },
+    loadFullScoreBelow: 0.8,
+    loadZeroScoreAt: 1.2,
+    // Health status thresholds on the score: at or above healthy → healthy, at or above
+    // degraded → degraded, below → critical. An agent not heard from is unknown.
+    healthyScore: 0.8,
+    degradedScore: 0.5,
+    // An agent silent this long is stale: liveness 0, status unknown, AgencyAgentDown fires.
+    // Set it to ~4 heartbeat intervals of your agents (the product's default interval is 30s).
+    staleAfterSeconds: 120,
+
+    // Fleet status: critical when fewer than this share of agents is live or the mean score
+    // is critical; the emergency AgencyFleetMostlyDown fires below fleetDownRatio.
+    fleetLiveRatioDegraded: 0.9,
+    fleetDownRatio: 0.5,
+
+    // Alerts need this many finished tasks per second (agent) before a ratio is trusted, so a
+    // quiet agent with one failed task of two does not page anyone.
+    minTaskRate: 0.01,  // ≈ 3 tasks in 5 minutes
+    minCouncilRate: 0.001,  // ≈ 4 consensus attempts an hour
+
+    thresholds: {
+      // Error ratio (failed / finished) of one agent over agentWindow.
+      agentErrorRatioWarning: 0.1,
+      agentErrorRatioCritical: 0.5,
+      healthScoreLow: 0.5,  // the critical band of the health score
+      cpuHigh: 0.95,  // sustained CPU near saturation
+      utilizationHigh: 1.0,  // more tasks running than the agent's declared capacity
+      queueBacklogItems: 1000,  // a queue predicted to exceed this within queueForecastSeconds
+      queueForecastSeconds: 3600,
+      consensusRatioWarning: 0.8,
+      consensusRatioCritical: 0.5,
+      consensusP95SecondsWarning: 30,
+      debateRatioInfo: 0.5,  // more than half of formations need a debate: worth knowing
+      complianceRatioWarning: 0.99,
+      complianceRatioCritical: 0.95,
+      qualityAvgWarning: 0.7,  // mean workflow quality score over businessWindow
+      falsePositiveRatioWarning: 0.1,
+      falseNegativeRatioWarning: 0.1,
+      costPerTaskUsdWarning: 0.5,
+      workflowSuccessEmergency: 0.5,  // half of all workflow tasks failing: the system is down
+      anomalyZScore: 3,  // how many standard deviations from the 1d baseline is an anomaly
+      exporterLimitRatio: 0.9,  // share of a configured exporter limit in use
+    },
+
+    // `for` durations: how long a condition must hold. Shorter pages sooner and flaps more.
+    'for': {
+      agentErrors: '10m',
+      agentLatency: '15m',
+      healthScore: '10m',
+      agentDown: '2m',
+      fleetDown: '2m',
+      exporterDown: '2m',
+      resources: '15m',
+      queueBacklog: '15m',
+      consensus: '30m',
+      compliance: '5m',
+      quality: '30m',
+      cost: '1h',
+      anomaly: '15m',
+      workflowEmergency: '5m',
+      exporterRejecting: '15m',
+      reportedAlert: '0m',  // the agent already decided; route it at once
+    },
+
+    // Service level objectives. availability: share of workflow tasks that complete;
+    // latency: share of agent tasks finishing under their type's objective. Lower an objective
+    // only with the people who are paged for it: it sets the error budget.
+    slos: {
+      availability: { objective: 0.99, enabled: true },
+      latency: { objective: 0.95, enabled: true },
+    },
+    sloPeriod: '30d',
+    // Multi-window multi-burn-rate tiers (the SRE workbook's defaults for a 30d budget).
+    // Set enabled: false to drop a tier; a tier's alert carries burn_window so Alertmanager
+    // can let the faster tier mute the slower ones.
+    burnRateTiers: [
+      { name: 'fast', longWindow: '1h', shortWindow: '5m', factor: 14.4, severity: 'critical', 'for': '2m', enabled: true },
+      { name: 'medium', longWindow: '6h', shortWindow: '30m', factor: 6, severity: 'critical', 'for': '15m', enabled: true },
+      { name: 'slow', longWindow: '1d', shortWindow: '2h', factor: 3, severity: 'warning', 'for': '1h', enabled: true },
+      { name: 'slowest', longWindow: '3d', shortWindow: '6h', factor: 1, severity: 'warning', 'for': '3h', enabled: true },
+    ],
+
+    // Severity of each alert that does not choose by threshold. Change one to re-route it.
+    severities: {
+      agentLatency: 'warning',
+      agentDown: 'warning',
+      fleetDown: 'emergency',
+      exporterDown: 'critical',
+      resources: 'warning',
+      queueBacklog: 'warning',
+      consensusSlow: 'warning',
+      debateFrequency: 'info',
+      quality: 'warning',
+      decisionErrors: 'warning',
+      cost: 'warning',
+      anomaly: 'info',
+      workflowEmergency: 'emergency',
+      exporterRejecting: 'warning',
+      exporterLimit: 'warning',
+      healthScore: 'warning',
+    },
+
+    // Where alerts link to. runbookUrl gets '#<alertname lowercased>' appended.
+    runbookUrl: 'https://github.com/agency-telemetry/agency-telemetry/blob/main/docs/runbook.md',
+    grafanaUrl: 'http://localhost:3000',
+    dashboardUids: {
+      fleet: 'agency-fleet',
+      agent: 'agency-agent',
+      council: 'agency-council',
+      business: 'agency-business',
+      exporter: 'agency-exporter',
+    },
+    // Dashboards refresh as often as the product's refresh_interval_seconds.
+    dashboardRefresh: '5s',
+  },
+}

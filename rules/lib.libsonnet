@@ -1,0 +1,31 @@
+// PromQL building blocks shared by the recording and alerting rules.
+{
+  // "without (instance, pod, …, extra…)": aggregates exporter replicas away, keeps the rest.
+  without(config, extra=[]):: 'without (%s)' % std.join(', ', config.replicaLabels + extra),
+
+  // A selector with the exporter's matchers, plus extra matchers: sel(c, 'outcome="fp"').
+  sel(config, extra=''):: '{%s}' % std.join(',', [config.exporterSelector] + (if extra == '' then [] else [extra])),
+
+  // sum without(replicas + extra) (rate(metric{selector}[window]))
+  sumRate(config, metric, window, extra=[], matchers=''):: 'sum %s (rate(%s%s[%s]))' % [
+    $.without(config, extra),
+    metric,
+    $.sel(config, matchers),
+    window,
+  ],
+
+  // The exporter renders bucket bounds as Go does: 5 → "5.0", 0.05 → "0.05".
+  le(bound):: if std.floor(bound) == bound then '%d.0' % bound else std.toString(bound),
+
+  // A duration string ("5m", "1h", "30d") in seconds, for windows used as numbers.
+  seconds(duration)::
+    local units = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+    std.parseInt(std.substr(duration, 0, std.length(duration) - 1)) * units[duration[std.length(duration) - 1]],
+
+  // Objective of each configured agent type, and a regex matching none of them.
+  latencyObjectives(config):: [
+    { agent_type: t, seconds: config.latencyObjectiveSeconds[t] }
+    for t in std.objectFields(config.latencyObjectiveSeconds)
+  ],
+  otherAgentTypes(config):: 'agent_type!~"%s"' % std.join('|', std.objectFields(config.latencyObjectiveSeconds)),
+}

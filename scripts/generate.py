@@ -1,0 +1,92 @@
+"""Render the mixin's Jsonnet into the committed rule files (and, later, dashboards).
+
+    python scripts/generate.py [--check] [--set-config JSON]
+
+Uses the ``jsonnet`` Python binding, so nothing beyond ``pip install`` is needed. ``--check``
+renders into memory and fails when a committed file differs (the stale-file test uses it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import _jsonnet
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = "# Generated from the Jsonnet sources by scripts/generate.py; do not edit.\n"
+
+
+def render_mixin(config_overrides: dict | None = None) -> dict:
+    """The mixin as data, with ``_config`` overridden by ``config_overrides`` (deep merge)."""
+    overrides = json.dumps(config_overrides or {})
+    snippet = f"""
+    local mixin = (import 'mixin.libsonnet') + {{ _config+:: std.mergePatch(super._config, {overrides}) }};
+    {{
+      rules: mixin.prometheusRules,
+      alerts: mixin.prometheusAlerts,
+      dashboards: mixin.grafanaDashboards,
+    }}
+    """
+    return json.loads(_jsonnet.evaluate_snippet("generate", snippet, jpathdir=[str(ROOT)]))
+
+
+def rule_files(mixin: dict) -> dict[str, str]:
+    return {
+        "rules/agency-rules.yml": HEADER + _yaml(mixin["rules"]),
+        "rules/agency-alerts.yml": HEADER + _yaml(mixin["alerts"]),
+    }
+
+
+RULE_KEY_ORDER = ("record", "alert", "expr", "for", "labels", "annotations")
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (long PromQL) as literal blocks, so the files read like hand-written ones."""
+
+
+def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _string)
+
+
+def _ordered(data: dict) -> dict:
+    """Rules with their keys in the conventional order (Jsonnet sorts object fields)."""
+    return {
+        "groups": [
+            {**group, "rules": [{k: rule[k] for k in RULE_KEY_ORDER if k in rule} for rule in group["rules"]]}
+            for group in data["groups"]
+        ]
+    }
+
+
+def _yaml(data: dict) -> str:
+    return yaml.dump(_ordered(data), Dumper=_Dumper, sort_keys=False, width=1_000, allow_unicode=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail if a committed file is stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, text in rule_files(render_mixin()).items():
+        path = ROOT / name
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+        else:
+            path.write_text(text)
+    if stale:
+        print(f"stale generated files: {', '.join(stale)}; run `make generate` and commit", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
