@@ -7,7 +7,7 @@ PYTHON := $(VENV)/bin/python
 SYSTEM_PYTHON ?= python3
 TOOLS := promtool prometheus amtool prometheus-alertmanager jsonnetfmt
 
-.PHONY: install tools demo test lint format
+.PHONY: install tools demo test lint format generate
 
 install: $(VENV)/.installed
 
@@ -29,11 +29,16 @@ tools:
 demo: install
 	$(VENV)/bin/agency-telemetry demo
 
+# Renders config.libsonnet + rules/*.libsonnet into the committed rules/*.yml.
+generate: install
+	$(PYTHON) scripts/generate.py
+
 lint: install tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	@files=$$(git ls-files '*.jsonnet' '*.libsonnet'); if [ -n "$$files" ]; then jsonnetfmt --test $$files; fi
+	jsonnetfmt --test $$(git ls-files '*.jsonnet' '*.libsonnet')
+	promtool check rules --lint=all --lint-fatal rules/*.yml
 
 format: install
 	$(VENV)/bin/ruff check --fix .

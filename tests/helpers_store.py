@@ -10,6 +10,7 @@ from agency_telemetry.events import EventDecoder
 from agency_telemetry.exposition import Exposition
 from agency_telemetry.selfmetrics import SelfMetrics
 from agency_telemetry.store import Applied, Store
+
 from conftest import samples
 
 

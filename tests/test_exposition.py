@@ -10,6 +10,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from agency_telemetry.catalogue import FAMILIES
+
 from conftest import require_binary
 from helpers_store import Harness
 

@@ -18,6 +18,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from agency_telemetry.events import EVENT_TYPES
+
 from conftest import Exporter, agent_samples, ndjson, require_binary, samples, value
 
 JSON = "application/json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agency_telemetry.store import LimitExceeded
+
 from helpers_store import Harness
 
 J1 = {"agent": "judge-1", "agent_type": "constitutional_judge"}
