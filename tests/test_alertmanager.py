@@ -352,3 +352,10 @@ async def test_one_incident_is_one_notification_and_resolution_is_sent(alertmana
 
 def _assert_len(items: list[Any], count: int) -> None:
     assert len(items) == count, items
+
+
+def test_every_inhibition_names_only_this_projects_alerts():
+    """So the rules can be merged into a configuration shared with other alerts."""
+    for rule in yaml.safe_load(CONFIG.read_text())["inhibit_rules"]:
+        assert any("Agency" in m for m in rule["source_matchers"]), rule
+        assert any("Agency" in m for m in rule["target_matchers"]) or "alertname" in rule["equal"], rule
