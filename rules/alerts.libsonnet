@@ -35,10 +35,14 @@ local lib = import 'lib.libsonnet';
     },
 
     local busyAgent = 'agent:agency_agent_tasks:rate%s > %g' % [w, c.minTaskRate],
-    local errorRatio(threshold) = '(1 - agent:agency_agent_tasks:success_ratio_rate%s) > %g\nand on (agent, agent_type) %s' % [w, threshold, busyAgent],
+    // Guards use a plain `and`: both sides come from the same aggregation, so their label sets
+    // (cluster, job, …) match exactly and a namesake in another cluster cannot satisfy them.
+    local errorRatio(threshold) = '(1 - agent:agency_agent_tasks:success_ratio_rate%s) > %g\nand %s' % [w, threshold, busyAgent],
     local busyCouncil = 'council:agency_council_consensus:attempts_rate%s > %g' % [cw, c.minCouncilRate],
-    local consensusLow(threshold) = 'council:agency_council_consensus:success_ratio_rate%s < %g\nand on (council) %s' % [cw, threshold, busyCouncil],
-    local complianceLow(threshold) = 'council:agency_council_consensus:compliance_ratio_rate%s < %g' % [cw, threshold],
+    local consensusLow(threshold) = 'council:agency_council_consensus:success_ratio_rate%s < %g\nand %s' % [cw, threshold, busyCouncil],
+    local complianceLow(threshold) = 'council:agency_council_consensus:compliance_ratio_rate%s < %g\nand %s' % [cw, threshold, busyCouncil],
+    local busyWorkflow = 'sum %s (rate(agency_workflow_tasks_total%s[%s])) > %g' % [R, lib.sel(c), w, c.minTaskRate],
+    local decided(outcomes) = '%s > %g' % [lib.sumRate(c, 'agency_council_decisions_total', cw, ['outcome'], 'outcome=~"%s"' % outcomes), c.minCouncilRate],
     local exporterPairs = [
       ['agent', 'max_agents'],
       ['council', 'max_councils'],
@@ -75,7 +79,7 @@ local lib = import 'lib.libsonnet';
             'AgencyAgentLatencyHigh',
             |||
               agent:agency_agent_task_duration_seconds:p95_rate%(w)s > agent:agency_agent_task_duration_seconds:objective_seconds
-              and on (agent, agent_type) %(busy)s
+              and %(busy)s
             ||| % { w: w, busy: busyAgent },
             s.agentLatency,
             'agent_performance',
@@ -86,7 +90,7 @@ local lib = import 'lib.libsonnet';
           ),
           alert(
             'AgencyAgentHealthScoreLow',
-            'agent:agency_agent_health:score < %g\nand on (agent, agent_type) agent:agency_agent_liveness:up == 1' % t.healthScoreLow,
+            'agent:agency_agent_health:score < %g\nand agent:agency_agent_liveness:up == 1' % t.healthScoreLow,
             s.healthScore,
             'agent_performance',
             f.healthScore,
@@ -161,7 +165,7 @@ local lib = import 'lib.libsonnet';
           ),
           alert(
             'AgencyWorkflowFailing',
-            'fleet:agency_workflow_tasks:error_ratio_rate%s > %g' % [w, t.workflowSuccessEmergency],
+            'fleet:agency_workflow_tasks:error_ratio_rate%s > %g\nand %s' % [w, t.workflowSuccessEmergency, busyWorkflow],
             s.workflowEmergency,
             'system_health',
             f.workflowEmergency,
@@ -171,7 +175,9 @@ local lib = import 'lib.libsonnet';
           ),
           alert(
             'AgencyQueueBacklogGrowing',
-            'queue:agency_queue_depth:predict_linear_%ds > %g' % [t.queueForecastSeconds, t.queueBacklogItems],
+            // Predicted above the threshold, and above today's depth: growing, not draining.
+            'queue:agency_queue_depth:predict_linear_%(s)ds > %(n)g\nand queue:agency_queue_depth:predict_linear_%(s)ds > max %(R)s (agency_queue_depth%(sel)s)'
+            % { s: t.queueForecastSeconds, n: t.queueBacklogItems, R: R, sel: lib.sel(c) },
             s.queueBacklog,
             'system_health',
             f.queueBacklog,
@@ -226,7 +232,7 @@ local lib = import 'lib.libsonnet';
           ),
           alert(
             'AgencyCouncilConsensusSlow',
-            'council:agency_council_consensus:formation_seconds_p95_rate%s > %g\nand on (council) %s' % [cw, t.consensusP95SecondsWarning, busyCouncil],
+            'council:agency_council_consensus:formation_seconds_p95_rate%s > %g\nand %s' % [cw, t.consensusP95SecondsWarning, busyCouncil],
             s.consensusSlow,
             'coordination_failure',
             f.consensus,
@@ -236,7 +242,7 @@ local lib = import 'lib.libsonnet';
           ),
           alert(
             'AgencyCouncilDebateFrequencyHigh',
-            'council:agency_council_consensus:debate_ratio_rate%s > %g\nand on (council) %s' % [cw, t.debateRatioInfo, busyCouncil],
+            'council:agency_council_consensus:debate_ratio_rate%s > %g\nand %s' % [cw, t.debateRatioInfo, busyCouncil],
             s.debateFrequency,
             'coordination_failure',
             f.consensus,
@@ -266,7 +272,7 @@ local lib = import 'lib.libsonnet';
           ),
           alert(
             'AgencyCouncilFalsePositiveRateHigh',
-            'council:agency_council_decisions:false_positive_ratio_rate%s > %g' % [cw, t.falsePositiveRatioWarning],
+            'council:agency_council_decisions:false_positive_ratio_rate%s > %g\nand %s' % [cw, t.falsePositiveRatioWarning, decided('fp|tn')],
             s.decisionErrors,
             'quality_degradation',
             f.quality,
@@ -276,7 +282,7 @@ local lib = import 'lib.libsonnet';
           ),
           alert(
             'AgencyCouncilFalseNegativeRateHigh',
-            'council:agency_council_decisions:false_negative_ratio_rate%s > %g' % [cw, t.falseNegativeRatioWarning],
+            'council:agency_council_decisions:false_negative_ratio_rate%s > %g\nand %s' % [cw, t.falseNegativeRatioWarning, decided('fn|tp')],
             s.decisionErrors,
             'quality_degradation',
             f.quality,
@@ -296,12 +302,12 @@ local lib = import 'lib.libsonnet';
             'system_health',
             f.exporterDown,
             'Prometheus cannot scrape the Agency Telemetry exporter.',
-            'The exporter {{ $labels.instance }} of job {{ $labels.job }} has not been scraped successfully for %s; agent metrics are stale.' % f.exporterDown,
+            'The exporter {{ with $labels.instance }}{{ . }}{{ else }}(no target found){{ end }} of job {{ $labels.job }} has not been scraped successfully for %s; agent metrics are stale.' % f.exporterDown,
             'exporter',
           ),
           alert(
             'AgencyExporterRejectingEvents',
-            'sum without (instance, pod, reason) (rate(agency_exporter_requests_rejected_total%s[5m])) > 0' % lib.sel(c),
+            '%s > 0' % lib.sumRate(c, 'agency_exporter_requests_rejected_total', '5m', ['reason']),
             s.exporterRejecting,
             'system_health',
             f.exporterRejecting,
@@ -312,7 +318,7 @@ local lib = import 'lib.libsonnet';
           alert(
             'AgencyExporterLimitNear',
             std.join('\nor\n', [
-              '(agency_exporter_tracked%s / ignoring (kind, limit) agency_exporter_limit%s) > %g' % [
+              '(agency_exporter_tracked%s / ignoring (kind, limit) group_left agency_exporter_limit%s) > %g' % [
                 lib.sel(c, 'kind="%s"' % p[0]),
                 lib.sel(c, 'limit="%s"' % p[1]),
                 t.exporterLimitRatio,

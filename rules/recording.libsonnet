@@ -47,8 +47,13 @@ local lib = import 'lib.libsonnet';
             'agent:agency_agent_capacity:utilization_ratio',
             'sum %s (agency_agent_active_tasks%s) / max %s (agency_agent_capacity_tasks%s)' % [R, lib.sel(c), R, lib.sel(c)],
           ),
-          // max_over_time: a missed scrape does not make an agent look stale.
-          rule(live, '(time() - max %s (max_over_time(agency_agent_last_seen_timestamp_seconds%s[5m]))) < bool %d' % [R, lib.sel(c), c.staleAfterSeconds]),
+          // max_over_time: a missed scrape does not make an agent look stale. `and` the info
+          // series: an agent the exporter no longer tracks (deregistered, expired) is gone, not down.
+          rule(
+            live,
+            '(time() - max %s (max_over_time(agency_agent_last_seen_timestamp_seconds%s[5m]))) < bool %d\nand %s'
+            % [R, lib.sel(c), c.staleAfterSeconds, agentInfo],
+          ),
         ],
       },
       {
