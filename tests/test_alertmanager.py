@@ -20,20 +20,15 @@ import pytest
 import yaml
 from aiohttp import web
 
+from agency_telemetry import events
+
 from conftest import free_port, require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "alertmanager"
 CONFIG = BUNDLE / "alertmanager.yml"
-SEVERITIES = ("emergency", "critical", "warning", "info", None)
-ALERT_TYPES = (
-    "agent_performance",
-    "system_health",
-    "coordination_failure",
-    "quality_degradation",
-    "security_violation",
-    None,
-)
+SEVERITIES = (*events.SEVERITIES, None)
+ALERT_TYPES = (*events.ALERT_TYPES, None)
 RECEIVER_BY_SEVERITY = {
     "emergency": "pager-emergency",
     "critical": "pager-critical",
