@@ -1,0 +1,231 @@
+"""One-line calls in the product's own vocabulary, on top of either client.
+
+    tracker = AgentPerformanceTracker("judge-1", "constitutional_judge", client)
+    tracker.record_task_completion(1500)          # milliseconds, as in the product
+    with tracker.task():                          # task_started, then completed or failed
+        judge(case)
+
+    monitor = HealthMonitor(client)
+    monitor.register_agent("judge-1", "constitutional_judge")
+    monitor.update_coordination_metrics("ethics", 2000, True, False, True)
+    monitor.update_business_metrics(True, 0.95, 0.08)
+    alert_id = monitor.add_alert("agent_performance", "warning", "Agent performance degraded", ["judge-1"])
+
+Both work with :class:`Client` and :class:`AsyncClient` alike: they only call ``send``,
+which queues and returns at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Sender(Protocol):
+    def send(self, event: dict[str, Any]) -> str: ...
+
+
+class _Task:
+    """Times one task; a sync and an async context manager. An exception's class is the reason."""
+
+    def __init__(self, tracker: AgentPerformanceTracker) -> None:
+        self.tracker = tracker
+        self.quality_score: float | None = None  # set inside the block to report it
+        self.cost: float | None = None
+        self._started = 0.0
+
+    def __enter__(self) -> _Task:
+        self.tracker.task_started()
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        elapsed_ms = (time.perf_counter() - self._started) * 1000
+        if kind is None:
+            self.tracker.record_task_completion(elapsed_ms, quality_score=self.quality_score, cost=self.cost)
+        else:
+            self.tracker.record_task_failure(kind.__name__, duration_ms=elapsed_ms)
+
+    async def __aenter__(self) -> _Task:
+        return self.__enter__()
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        self.__exit__(kind, error, tb)
+
+
+class AgentPerformanceTracker:
+    """One agent's tasks: the product's ``AgentPerformanceTracker``."""
+
+    def __init__(self, agent_id: str, agent_type: str, client: Sender) -> None:
+        self.agent_id = agent_id
+        self.agent_type = agent_type
+        self.client = client
+
+    def _send(self, kind: str, **fields: Any) -> str:
+        event = {"type": kind, "agent": self.agent_id, "agent_type": self.agent_type}
+        event.update((k, v) for k, v in fields.items() if v is not None)
+        return self.client.send(event)
+
+    def register(self, capacity: int = 1) -> str:
+        return self._send("agent_registered", capacity=capacity)
+
+    def task_started(self) -> str:
+        return self._send("task_started")
+
+    def record_task_completion(
+        self, duration_ms: float, quality_score: float | None = None, cost: float | None = None
+    ) -> str:
+        return self._send("task_completed", duration=duration_ms, quality_score=quality_score, cost=cost)
+
+    def record_task_failure(self, reason: str, duration_ms: float | None = None) -> str:
+        return self._send("task_failed", reason=reason, duration=duration_ms)
+
+    def heartbeat(
+        self, cpu: float | None = None, memory: float | str | None = None, queue_depth: int | None = None
+    ) -> str:
+        return self._send("agent_heartbeat", cpu=cpu, memory=memory, queue_depth=queue_depth)
+
+    def task(self) -> _Task:
+        """``with tracker.task():`` or ``async with tracker.task():`` around one task."""
+        return _Task(self)
+
+    def timed(self, function: F) -> F:
+        """Decorator: every call is a task, timed, sync or async."""
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                async with self.task():
+                    return await function(*args, **kwargs)
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with self.task():
+                return function(*args, **kwargs)
+
+        return run  # type: ignore[return-value]
+
+
+class HealthMonitor:
+    """The fleet view: the product's ``AgentIntegratedHealthMonitor`` and alert management.
+
+    ``alertmanager_url`` (optional) is where :meth:`get_active_alerts` reads firing alerts.
+    """
+
+    def __init__(self, client: Sender, alertmanager_url: str | None = None) -> None:
+        self.client = client
+        self.alertmanager_url = alertmanager_url
+        self._agent_types: dict[str, str] = {}
+
+    def register_agent(self, agent_id: str, agent_type: str, capacity: int = 1) -> str:
+        self._agent_types[agent_id] = agent_type
+        return self.tracker(agent_id).register(capacity)
+
+    def deregister_agent(self, agent_id: str) -> str:
+        agent_type = self._agent_types.pop(agent_id, None)
+        event = {"type": "agent_deregistered", "agent": agent_id}
+        if agent_type:
+            event["agent_type"] = agent_type
+        return self.client.send(event)
+
+    def tracker(self, agent_id: str) -> AgentPerformanceTracker:
+        """The tracker of a registered agent (``unknown`` type if it was never registered)."""
+        return AgentPerformanceTracker(agent_id, self._agent_types.get(agent_id, "unknown"), self.client)
+
+    def record_agent_task_completion(self, agent_id: str, duration_ms: float, **details: Any) -> str:
+        return self.tracker(agent_id).record_task_completion(duration_ms, **details)
+
+    def record_agent_task_failure(self, agent_id: str, reason: str, duration_ms: float | None = None) -> str:
+        return self.tracker(agent_id).record_task_failure(reason, duration_ms)
+
+    def update_coordination_metrics(  # noqa: PLR0917 - positional, as the product's own call
+        self,
+        council: str,
+        consensus_formation_time_ms: float,
+        consensus_achieved: bool,
+        debate_required: bool,
+        constitutional_compliance: bool,
+        debate_rounds: int = 0,
+        violated_principle: str | None = None,
+    ) -> str:
+        event: dict[str, Any] = {
+            "type": "consensus",
+            "council": council,
+            "formation_time": consensus_formation_time_ms,
+            "achieved": consensus_achieved,
+            "debate_required": debate_required,
+            "constitutional_compliance": constitutional_compliance,
+        }
+        if debate_required:
+            event["debate_rounds"] = debate_rounds
+        if violated_principle is not None:
+            event["violated_principle"] = violated_principle
+        return self.client.send(event)
+
+    def update_business_metrics(
+        self, task_completed: bool, quality_score: float | None = None, cost_per_task: float | None = None
+    ) -> str:
+        event: dict[str, Any] = {"type": "business", "completed": task_completed}
+        if quality_score is not None:
+            event["quality_score"] = quality_score
+        if cost_per_task is not None:
+            event["cost"] = cost_per_task
+        return self.client.send(event)
+
+    def add_alert(
+        self,
+        alert_type: str,
+        severity: str,
+        message: str,
+        affected_agents: Iterable[str] = (),
+        alert_id: str | None = None,
+    ) -> str:
+        """Raise an alert (value 1 of ``agency_reported_alert`` until resolved); returns its id."""
+        alert_id = alert_id or uuid.uuid4().hex
+        self.client.send(
+            self._alert(alert_id, alert_type, severity, message=message, agents=affected_agents, status="active")
+        )
+        return alert_id
+
+    def resolve_alert(self, alert_id: str, alert_type: str, severity: str) -> str:
+        return self.client.send(self._alert(alert_id, alert_type, severity, message="", agents=(), status="resolved"))
+
+    @staticmethod
+    def _alert(
+        alert_id: str, alert_type: str, severity: str, *, message: str, agents: Iterable[str], status: str
+    ) -> dict[str, Any]:
+        return {
+            "type": "alert",
+            "alert_id": alert_id,
+            "alert_type": alert_type,
+            "severity": severity,
+            "message": message,
+            "affected_agents": list(agents),
+            "status": status,
+        }
+
+    def get_active_alerts(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Firing Agency alerts from the Alertmanager v2 API (not silenced or inhibited).
+
+        Blocking; from async code call it with ``asyncio.to_thread``. Needs ``alertmanager_url``.
+        """
+        if not self.alertmanager_url:
+            raise ValueError("get_active_alerts needs HealthMonitor(..., alertmanager_url='http://alertmanager:9093')")
+        query = urllib.parse.urlencode(
+            {"active": "true", "silenced": "false", "inhibited": "false", "filter": 'alertname=~"Agency.+"'}
+        )
+        url = f"{self.alertmanager_url.rstrip('/')}/api/v2/alerts?{query}"
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            alerts: list[dict[str, Any]] = json.load(response)
+        return alerts
