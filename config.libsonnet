@@ -17,6 +17,14 @@
     agentWindow: '5m',
     councilWindow: '1h',
     businessWindow: '1h',
+    // How far back alerts on gauges look (min/max_over_time), so one missed scrape does not
+    // flip them. Keep it several scrape intervals long.
+    gaugeWindow: '5m',
+    // Anomaly z-scores compare the last agentWindow with this baseline; forecasts extrapolate
+    // from this much history. Longer baselines are steadier and slower to learn a new normal.
+    anomalyBaseline: '1d',
+    queueForecastHistory: '30m',
+    costForecastHistory: '6h',
 
     // Per-agent-type latency objectives (seconds): the P95 each type should stay under.
     // Each value must be one of the exporter's task_duration_seconds bucket bounds, because

@@ -17,11 +17,6 @@
   // The exporter renders bucket bounds as Go does: 5 → "5.0", 0.05 → "0.05".
   le(bound):: if std.floor(bound) == bound then '%d.0' % bound else std.toString(bound),
 
-  // A duration string ("5m", "1h", "30d") in seconds, for windows used as numbers.
-  seconds(duration)::
-    local units = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
-    std.parseInt(std.substr(duration, 0, std.length(duration) - 1)) * units[duration[std.length(duration) - 1]],
-
   // Objective of each configured agent type, and a regex matching none of them.
   latencyObjectives(config):: [
     { agent_type: t, seconds: config.latencyObjectiveSeconds[t] }

@@ -51,8 +51,8 @@ local lib = import 'lib.libsonnet';
           // series: an agent the exporter no longer tracks (deregistered, expired) is gone, not down.
           rule(
             live,
-            '(time() - max %s (max_over_time(agency_agent_last_seen_timestamp_seconds%s[5m]))) < bool %d\nand %s'
-            % [R, lib.sel(c), c.staleAfterSeconds, agentInfo],
+            '(time() - max %s (max_over_time(agency_agent_last_seen_timestamp_seconds%s[%s]))) < bool %d\nand %s'
+            % [R, lib.sel(c), c.gaugeWindow, c.staleAfterSeconds, agentInfo],
           ),
         ],
       },
@@ -202,8 +202,8 @@ local lib = import 'lib.libsonnet';
           rule('fleet:agency_workflow_tasks:cost_usd_per_task_rate%s' % bw, '%s / %s' % [rate('agency_workflow_task_cost_usd_total', bw), tasks]),
           rule('fleet:agency_workflow_tasks:throughput_per_hour', '3600 * (%s - %s)' % [tasks, failures]),
           rule(costPerHour, '3600 * %s' % rate('agency_workflow_task_cost_usd_total', bw)),
-          rule('fleet:agency_workflow_task_cost_usd:per_hour_predict_linear_24h', 'predict_linear(%s[6h], 86400)' % costPerHour),
-          rule('queue:agency_queue_depth:predict_linear_%ds' % c.thresholds.queueForecastSeconds, 'max %s (predict_linear(agency_queue_depth%s[30m], %d))' % [R, lib.sel(c), c.thresholds.queueForecastSeconds]),
+          rule('fleet:agency_workflow_task_cost_usd:per_hour_predict_linear_24h', 'predict_linear(%s[%s], 86400)' % [costPerHour, c.costForecastHistory]),
+          rule('queue:agency_queue_depth:predict_linear_%ds' % c.thresholds.queueForecastSeconds, 'max %s (predict_linear(agency_queue_depth%s[%s], %d))' % [R, lib.sel(c), c.queueForecastHistory, c.thresholds.queueForecastSeconds]),
           rule('queue:agency_queue_wait_seconds:p95_rate%s' % w, quantile('0.95', 'agency_queue_wait_seconds_bucket', w)),
         ],
       },
@@ -213,15 +213,16 @@ local lib = import 'lib.libsonnet';
         name: 'agency-anomaly.rules',
         local p95 = 'agent_type:agency_agent_task_duration_seconds:p95_rate%s' % w,
         local success = 'agent_type:agency_agent_tasks:success_ratio_rate%s' % w,
+        local b = c.anomalyBaseline,
         rules: [
           rule(
-            'agent_type:agency_agent_task_duration_seconds:p95_zscore_1d',
-            '(%s - avg_over_time(%s[1d])) / (stddev_over_time(%s[1d]) > 0)' % [p95, p95, p95],
+            'agent_type:agency_agent_task_duration_seconds:p95_zscore_%s' % b,
+            '(%s - avg_over_time(%s[%s])) / (stddev_over_time(%s[%s]) > 0)' % [p95, p95, b, p95, b],
           ),
           // z-score of the error ratio (1 - success): (avg(s) - s) / stddev(s).
           rule(
-            'agent_type:agency_agent_tasks:error_ratio_zscore_1d',
-            '(avg_over_time(%s[1d]) - %s) / (stddev_over_time(%s[1d]) > 0)' % [success, success, success],
+            'agent_type:agency_agent_tasks:error_ratio_zscore_%s' % b,
+            '(avg_over_time(%s[%s]) - %s) / (stddev_over_time(%s[%s]) > 0)' % [success, b, success, success, b],
           ),
         ],
       },
