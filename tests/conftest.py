@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
+import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,6 +54,41 @@ def require_binary(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed; `make tools` installs it")
     return path
+
+
+def promtool_check_metrics(text: str) -> tuple[int, str, str]:
+    """``promtool check metrics`` on an exposition: (exit code, stdout, stderr)."""
+    command = [require_binary("promtool"), "check", "metrics"]
+    result = subprocess.run(command, input=text, capture_output=True, text=True, timeout=30, check=False)
+    return result.returncode, result.stdout, result.stderr
+
+
+def start_alertmanager(config: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A real Alertmanager on a free loopback port with temp storage and no cluster; waits until ready."""
+    port = free_port()
+    log = tmp_path / "alertmanager.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                require_binary("prometheus-alertmanager"),
+                f"--config.file={config}",
+                f"--storage.path={tmp_path / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        assert proc.poll() is None, log.read_text()
+        try:
+            urllib.request.urlopen(f"{url}/-/ready", timeout=1).close()
+            return proc, url
+        except OSError:
+            assert time.monotonic() < deadline, f"Alertmanager did not become ready:\n{log.read_text()}"
+            time.sleep(0.1)
 
 
 class Exporter:

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from agency_telemetry import events
 
-from conftest import free_port, require_binary
+from conftest import free_port, require_binary, start_alertmanager
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "alertmanager"
@@ -169,37 +169,11 @@ class Alertmanager:
 
 @pytest.fixture
 async def alertmanager(tmp_path: Path, sinks: Sinks) -> AsyncIterator[Alertmanager]:
-    port = free_port()
-    config = fast_copy(tmp_path, sinks)
-    log = (tmp_path / "alertmanager.log").open("w")
-    proc = subprocess.Popen(
-        [
-            require_binary("prometheus-alertmanager"),
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = await asyncio.to_thread(start_alertmanager, fast_copy(tmp_path, sinks), tmp_path)
     async with aiohttp.ClientSession() as session:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, (tmp_path / "alertmanager.log").read_text()
-            try:
-                async with session.get(f"{url}/-/ready") as resp:
-                    if resp.status == 200:
-                        break
-            except aiohttp.ClientError:
-                pass
-            assert time.monotonic() < deadline, "Alertmanager did not become ready"
-            await asyncio.sleep(0.1)
         yield Alertmanager(url, session)
     proc.terminate()
     proc.wait(timeout=10)
-    log.close()
 
 
 def alert(name: str, severity: str | None, alert_type: str = "agent_performance", **labels: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from conftest import free_port, ndjson, require_binary, samples, value
+from conftest import free_port, ndjson, promtool_check_metrics, samples, value
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEMO_FAMILIES = (
@@ -240,7 +240,6 @@ def test_serve_with_a_bad_listen_address_exits_2() -> None:
 
 
 async def test_demo_feeds_every_event_type_and_passes_promtool(spawn: Callable[..., Any]) -> None:
-    promtool = require_binary("promtool")
     running: Running = await spawn("demo", "--duration", "30")
     missing: set[str] = set(DEMO_FAMILIES)
     text = ""
@@ -258,15 +257,6 @@ async def test_demo_feeds_every_event_type_and_passes_promtool(spawn: Callable[.
     # The simulator speaks the public API: none of its batches may be refused.
     assert sum(v for (n, _), v in samples(text).items() if n == "agency_exporter_requests_rejected_total") == 0
     assert value(text, "agency_exporter_tracked", kind="agent") == 24
-    proc = await asyncio.create_subprocess_exec(
-        promtool,
-        "check",
-        "metrics",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(text.encode()), timeout=30)
-    assert (proc.returncode, out.decode(), err.decode()) == (0, "", "")
+    assert await asyncio.to_thread(promtool_check_metrics, text) == (0, "", "")
     running.proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(running.proc.wait(), timeout=10) == 0, running.output()

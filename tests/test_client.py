@@ -20,7 +20,7 @@ from aiohttp import web
 
 from agency_telemetry.client import AgentPerformanceTracker, AsyncClient, Client, HealthMonitor
 
-from conftest import free_port, require_binary, samples, value
+from conftest import free_port, samples, start_alertmanager, value
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"flush_interval": 0.05, "backoff_initial": 0.05, "backoff_max": 0.5}
@@ -285,28 +285,8 @@ def test_events_are_flushed_at_interpreter_exit(exporter: ExporterProcess) -> No
 def test_get_active_alerts_reads_alertmanager(tmp_path: Path) -> None:
     config = tmp_path / "alertmanager.yml"
     config.write_text("route: {receiver: none}\nreceivers: [{name: none}]\n")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            require_binary("prometheus-alertmanager"),
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_alertmanager(config, tmp_path)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/-/ready", timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "Alertmanager did not start"
-                time.sleep(0.1)
         alerts = b"""[
           {"labels": {"alertname": "AgencyAgentDown", "severity": "warning", "agent": "judge-1"},
            "annotations": {"summary": "An agent has stopped reporting."}, "startsAt": "%s"},

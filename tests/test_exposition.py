@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
@@ -11,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from agency_telemetry.catalogue import FAMILIES
 
-from conftest import require_binary
+from conftest import promtool_check_metrics
 from helpers_store import Harness
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -74,16 +73,7 @@ def test_text_and_openmetrics_carry_the_same_samples():
 
 
 def test_promtool_finds_nothing_to_criticise():
-    promtool = require_binary("promtool")
-    result = subprocess.run(
-        [promtool, "check", "metrics"],
-        check=False,
-        input=populated().text(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert promtool_check_metrics(populated().text()) == (0, "", "")
 
 
 def test_series_gauge_counts_rendered_samples():

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agency_telemetry.events import EVENT_TYPES
 
-from conftest import Exporter, agent_samples, ndjson, require_binary, samples, value
+from conftest import Exporter, agent_samples, ndjson, promtool_check_metrics, samples, value
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -568,7 +568,6 @@ async def test_openmetrics_gzip(everything: Exporter) -> None:
 
 
 async def test_promtool_accepts_a_store_with_every_event_type(everything: Exporter) -> None:
-    promtool = require_binary("promtool")
     text = await everything.metrics()
     # Every event type really produced series, so promtool sees all of them.
     names = {name for name, _ in samples(text)}
@@ -592,16 +591,7 @@ async def test_promtool_accepts_a_store_with_every_event_type(everything: Export
     ):
         assert name in names, name
     assert value(text, "agency_agent_info", agent="leaving", agent_type="orchestrator") is None
-    proc = await asyncio.create_subprocess_exec(
-        promtool,
-        "check",
-        "metrics",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(text.encode()), timeout=30)
-    assert (proc.returncode, out.decode(), err.decode()) == (0, "", "")
+    assert await asyncio.to_thread(promtool_check_metrics, text) == (0, "", "")
 
 
 # --- other endpoints ---------------------------------------------------------------------
