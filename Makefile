@@ -29,7 +29,8 @@ tools:
 demo: install
 	$(VENV)/bin/agency-telemetry demo
 
-# Renders config.libsonnet + rules/*.libsonnet into the committed rules/*.yml.
+# Renders config.libsonnet, rules/*.libsonnet and dashboards/*.libsonnet into the committed
+# rules/*.yml and dashboards/*.json.
 generate: install
 	$(PYTHON) scripts/generate.py
 

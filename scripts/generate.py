@@ -1,9 +1,12 @@
-"""Render the mixin's Jsonnet into the committed rule files (and, later, dashboards).
+"""Render the mixin's Jsonnet into the committed rule files and Grafana dashboards.
 
-    python scripts/generate.py [--check] [--set-config JSON]
+    python scripts/generate.py [--check]
 
-Uses the ``jsonnet`` Python binding, so nothing beyond ``pip install`` is needed. ``--check``
-renders into memory and fails when a committed file differs (the stale-file test uses it).
+Writes ``rules/agency-rules.yml``, ``rules/agency-alerts.yml`` and one ``dashboards/<name>.json``
+per entry of the mixin's ``grafanaDashboards``. Uses the ``jsonnet`` Python binding, so nothing
+beyond ``pip install`` is needed. ``--check`` renders into memory and fails when a committed
+file differs, is missing, or is a dashboard the mixin no longer renders (the stale-file test
+uses it).
 """
 
 from __future__ import annotations
@@ -41,6 +44,27 @@ def rule_files(mixin: dict) -> dict[str, str]:
     }
 
 
+DASHBOARD_DIR = "dashboards"
+
+
+def dashboard_files(mixin: dict) -> dict[str, str]:
+    """One pretty-printed JSON file per dashboard, keys sorted, so diffs stay small."""
+    return {
+        f"{DASHBOARD_DIR}/{name}": json.dumps(dashboard, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        for name, dashboard in sorted(mixin["dashboards"].items())
+    }
+
+
+def generated_files(mixin: dict) -> dict[str, str]:
+    return {**rule_files(mixin), **dashboard_files(mixin)}
+
+
+def orphaned_dashboards(generated: dict[str, str]) -> list[str]:
+    """Dashboard JSON files on disk that the mixin no longer renders."""
+    on_disk = {f"{DASHBOARD_DIR}/{path.name}" for path in (ROOT / DASHBOARD_DIR).glob("*.json")}
+    return sorted(on_disk - set(generated))
+
+
 RULE_KEY_ORDER = ("record", "alert", "expr", "for", "labels", "annotations")
 
 
@@ -74,14 +98,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if a committed file is stale")
     args = parser.parse_args(argv)
+    files = generated_files(render_mixin())
     stale = []
-    for name, text in rule_files(render_mixin()).items():
+    for name, text in files.items():
         path = ROOT / name
         if args.check:
             if not path.exists() or path.read_text() != text:
                 stale.append(name)
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
+    for name in orphaned_dashboards(files):
+        if args.check:
+            stale.append(f"{name} (no longer rendered)")
+        else:
+            (ROOT / name).unlink()
     if stale:
         print(f"stale generated files: {', '.join(stale)}; run `make generate` and commit", file=sys.stderr)
         return 1
