@@ -7,7 +7,7 @@ PYTHON := $(VENV)/bin/python
 SYSTEM_PYTHON ?= python3
 TOOLS := promtool prometheus amtool prometheus-alertmanager jsonnetfmt
 
-.PHONY: install tools demo test lint format generate
+.PHONY: install tools demo stack test lint format generate
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ tools:
 
 demo: install
 	$(VENV)/bin/agency-telemetry demo
+
+# Exporter with demo fleet, Prometheus with the mixin's rules, Alertmanager with the bundle and a
+# notification sink, from local binaries (no Docker); prints the URLs, Ctrl-C stops them all.
+stack: install tools
+	$(PYTHON) scripts/local_stack.py
 
 # Renders config.libsonnet, rules/*.libsonnet and dashboards/*.libsonnet into the committed
 # rules/*.yml and dashboards/*.json.

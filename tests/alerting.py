@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +10,7 @@ import yaml
 from aiohttp import web
 
 from conftest import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
-BUNDLE = ROOT / "alertmanager"
+from local_stack import alertmanager_bundle
 
 
 class Sinks:
@@ -46,37 +43,19 @@ async def serve_sinks() -> AsyncIterator[Sinks]:
         await runner.cleanup()
 
 
-def fast_copy(tmp_path: Path, sinks: Sinks) -> Path:
-    """The bundle in a temp dir with secrets pointing at the sinks and every wait shortened.
+FAST_ROUTE_TIMINGS = {"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h"}
 
-    Routing, matchers, grouping labels, inhibition and templates are the bundle's own; only
-    paths (/etc/alertmanager → the temp dir), URLs, timings and the office-hours window
-    (widened to now, so info is deliverable) change.
+
+def fast_copy(tmp_path: Path, sinks: Sinks) -> Path:
+    """The bundle in a temp dir delivering to the sinks, with every wait shortened.
+
+    Routing, matchers, grouping labels, inhibition and templates are the bundle's own; beyond
+    what the local stack changes (paths, secrets, URLs), only the timings and the office-hours
+    window (widened to now, so info is deliverable) change.
     """
-    target = tmp_path / "alertmanager"
-    shutil.copytree(BUNDLE, target, ignore=shutil.ignore_patterns("secrets"))
-    secrets = target / "secrets"
-    secrets.mkdir()
-    for name, path in {
-        "slack-team-webhook-url": "/slack/team",
-        "slack-incident-webhook-url": "/slack/incident",
-        "slack-security-webhook-url": "/slack/security",
-    }.items():
-        (secrets / name).write_text(sinks.url + path + "\n")
-    (secrets / "pagerduty-routing-key").write_text("test-routing-key\n")
-    (secrets / "webhook-token").write_text("test-token\n")
-    text = (target / "alertmanager.yml").read_text().replace("/etc/alertmanager/", f"{target}/")
-    config = yaml.safe_load(text)
-    for route in [config["route"], *config["route"]["routes"]]:
-        for key, value in (("group_wait", "1s"), ("group_interval", "2s"), ("repeat_interval", "1h")):
-            if key in route:
-                route[key] = value
-    for receiver in config["receivers"]:
-        for pager in receiver.get("pagerduty_configs", []):
-            pager["url"] = sinks.url + "/pagerduty"
-        for hook in receiver.get("webhook_configs", []):
-            hook["url"] = sinks.url + "/webhook"
+    path = alertmanager_bundle(tmp_path / "alertmanager", sinks.url, FAST_ROUTE_TIMINGS)
+    config = yaml.safe_load(path.read_text())
     [office] = config["time_intervals"]
     office["time_intervals"] = [{"times": [{"start_time": "00:00", "end_time": "24:00"}]}]
-    (target / "alertmanager.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return target / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -20,11 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agency_telemetry.app import create_app
 from agency_telemetry.config import Config, parse_config
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from local_stack import free_port
 
 
 def ndjson(events: Iterable[dict[str, Any]]) -> bytes:

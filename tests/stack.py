@@ -29,10 +29,7 @@ from typing import Any
 import yaml
 
 from conftest import free_port, require_binary
-
-ROOT = Path(__file__).resolve().parent.parent
-RULE_FILES = (ROOT / "rules/agency-rules.yml", ROOT / "rules/agency-alerts.yml")
-JOB = "agency-telemetry"
+from local_stack import JOB, ROOT, RULE_FILES, prometheus_config
 
 
 class StackError(RuntimeError):
@@ -231,26 +228,3 @@ class Stack:
             if time.monotonic() > deadline:
                 raise StackError(f"{expr!r} did not hold within {timeout} s; last result: {result}")
             time.sleep(0.25)
-
-
-def prometheus_config(
-    target: str,
-    *,
-    interval: str = "1s",
-    rule_files: Iterable[Path] = RULE_FILES,
-    job: str = JOB,
-    target_labels: Mapping[str, str] | None = None,
-    alertmanagers: Sequence[str] = (),
-) -> dict[str, Any]:
-    """A Prometheus configuration scraping one exporter with the given rule files."""
-    static: dict[str, Any] = {"targets": [target]}
-    if target_labels:
-        static["labels"] = dict(target_labels)
-    config: dict[str, Any] = {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "rule_files": [str(path) for path in rule_files],
-        "scrape_configs": [{"job_name": job, "static_configs": [static]}],
-    }
-    if alertmanagers:
-        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
-    return config

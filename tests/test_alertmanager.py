@@ -22,6 +22,7 @@ from agency_telemetry import events
 
 from alerting import Sinks, fast_copy, serve_sinks
 from conftest import require_binary, start_alertmanager
+from local_stack import PAGER_ROUTING_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "alertmanager"
@@ -159,7 +160,7 @@ async def test_each_severity_reaches_its_sinks_with_the_right_payload(alertmanag
         assert len(sinks.at("/slack/incident")) == 2
         assert len(sinks.at("/slack/team")) == 3  # two warnings, and info (same webhook, another channel)
         assert len(sinks.at("/slack/security")) == 1
-        assert len(sinks.at("/webhook")) == 3  # the team route (two warnings) and the security route
+        assert len(sinks.at("/alertmanager")) == 3  # the team route (two warnings) and the security route
 
     await eventually(delivered)
     pages = {p["payload"]["summary"]: p for p in sinks.at("/pagerduty")}
@@ -167,7 +168,7 @@ async def test_each_severity_reaches_its_sinks_with_the_right_payload(alertmanag
     critical = pages["[CRITICAL] AgencyAgentErrorRateHigh"]
     assert emergency["payload"]["severity"] == "critical"  # PagerDuty has no emergency
     assert critical["payload"]["severity"] == "critical"
-    assert emergency["routing_key"] == "test-routing-key"
+    assert emergency["routing_key"] == PAGER_ROUTING_KEY  # read from the secret file
     assert emergency["event_action"] == "trigger"
     assert critical["payload"]["custom_details"]["runbook"].endswith("#agencyagenterrorratehigh")
     messages = {m["attachments"][0]["title"]: m for path in ("/slack/team", "/slack/incident") for m in sinks.at(path)}
@@ -256,7 +257,7 @@ async def test_one_incident_is_one_notification_and_resolution_is_sent(alertmana
     resolved = sinks.at("/slack/team")[1]
     assert resolved["attachments"][0]["title"].startswith("[RESOLVED] AgencyCouncilConsensusRateLow")
     assert resolved["attachments"][0]["color"] == "good"
-    hooks = sinks.at("/webhook")
+    hooks = sinks.at("/alertmanager")
     assert [h["status"] for h in hooks] == ["firing", "resolved"]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -10,7 +9,6 @@ import time
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import _jsonnet
@@ -20,13 +18,14 @@ import yaml
 from agency_telemetry.simulator import FleetSimulator
 
 from conftest import require_binary
+from generate import render_mixin
 from helpers_store import Harness
+from local_stack import RULE_FILES
 from stack import Stack, StackError
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = ROOT / "dashboards"
 DASHBOARD_FILES = sorted(DASHBOARD_DIR.glob("*.json"))
-RULE_FILES = [ROOT / "rules/agency-rules.yml", ROOT / "rules/agency-alerts.yml"]
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 # Series Prometheus itself makes: scrape health and alert state.
@@ -101,17 +100,8 @@ def config() -> dict[str, Any]:
 
 
 @cache
-def generate_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate", ROOT / "scripts/generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@cache
 def _rendered(overrides: str) -> dict[str, Any]:
-    result: dict[str, Any] = generate_module().render_mixin(json.loads(overrides))["dashboards"]
+    result: dict[str, Any] = render_mixin(json.loads(overrides))["dashboards"]
     return result
 
 

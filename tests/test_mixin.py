@@ -18,9 +18,10 @@ from agency_telemetry.simulator import FleetSimulator
 
 from conftest import require_binary
 from helpers_store import Harness
+from local_stack import RULE_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
-RULE_FILES = [ROOT / "rules/agency-rules.yml", ROOT / "rules/agency-alerts.yml"]
+
 RULE_TESTS = sorted((ROOT / "tests/rules").glob("*.test.yml"))
 RUNBOOK = ROOT / "docs/runbook.md"
 LEVELS = ("agent", "agent_type", "council", "queue", "fleet")

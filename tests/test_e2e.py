@@ -1,0 +1,290 @@
+"""End to end: the real exporter, a real Prometheus and a real Alertmanager on loopback.
+
+The mixin's rules are rendered from the same Jsonnet with a fast profile (every window and
+`for` scaled down through config overrides), Alertmanager delivers to local sinks standing in
+for chat and pager, and each scenario is driven through the exporter's event API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from alerting import Sinks, fast_copy, serve_sinks
+from conftest import start_alertmanager
+from generate import render_mixin
+from stack import Stack
+
+FOR = "2s"
+FAST_PROFILE: dict[str, Any] = {
+    "agentWindow": "10s",
+    "councilWindow": "20s",
+    "businessWindow": "20s",
+    "gaugeWindow": "10s",
+    "anomalyBaseline": "2m",
+    "queueForecastHistory": "1m",
+    "costForecastHistory": "2m",
+    "staleAfterSeconds": 6,
+    "sloPeriod": "5m",
+    "for": dict.fromkeys(
+        [
+            "agentErrors",
+            "agentLatency",
+            "healthScore",
+            "agentDown",
+            "fleetDown",
+            "exporterDown",
+            "resources",
+            "queueBacklog",
+            "consensus",
+            "compliance",
+            "quality",
+            "cost",
+            "anomaly",
+            "workflowEmergency",
+            "exporterRejecting",
+            "reportedAlert",
+        ],
+        FOR,
+    ),
+    "burnRateTiers": [
+        dict(
+            zip(("name", "longWindow", "shortWindow", "factor", "severity"), tier, strict=True),
+            **{"for": FOR, "enabled": True},
+        )
+        for tier in (
+            ("fast", "20s", "10s", 14.4, "critical"),
+            ("medium", "40s", "20s", 6, "critical"),
+            ("slow", "1m", "30s", 3, "warning"),
+            ("slowest", "2m", "40s", 1, "warning"),
+        )
+    ],
+}
+
+
+@functools.cache
+def fast_mixin() -> dict[str, Any]:
+    """The mixin rendered with the fast profile, once per session (rendering takes seconds)."""
+    return render_mixin(FAST_PROFILE)
+
+
+def fast_rule_files(directory: Path) -> list[Path]:
+    mixin = fast_mixin()
+    paths = []
+    for name, key in (("rules.yml", "rules"), ("alerts.yml", "alerts")):
+        path = directory / name
+        path.write_text(yaml.safe_dump(mixin[key], sort_keys=False))
+        paths.append(path)
+    return paths
+
+
+class Fleet:
+    """Drives a small council fleet through the exporter's HTTP API, healthy unless told otherwise."""
+
+    def __init__(self, url: str, agents: int = 6) -> None:
+        self.url = url
+        self.agents = [f"worker-{i}" for i in range(agents)]
+        self.silent: set[str] = set()
+        self.failing: set[str] = set()
+        self.consensus_fails = False
+        self.violations = False
+        self.extra: list[dict[str, Any]] = []
+
+    def batch(self) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        for agent in self.agents:
+            if agent in self.silent:
+                continue
+            base = {"agent": agent, "agent_type": "worker"}
+            events += [
+                {"type": "agent_registered", "capacity": 4, **base},
+                {"type": "agent_heartbeat", "cpu": 0.3, "memory": "200 MiB", "queue_depth": 1, **base},
+            ]
+            for n in range(4):
+                events.append({"type": "task_started", **base})
+                if agent in self.failing and n:
+                    events.append({"type": "task_failed", "reason": "model overloaded", "duration": 400, **base})
+                else:
+                    events.append(
+                        {"type": "task_completed", "duration": 400, "quality_score": 0.9, "cost": 0.01, **base}
+                    )
+        for council in ("ethics", "review"):
+            consensus = {"type": "consensus", "council": council, "formation_time": 800}
+            for _ in range(3):
+                events.append({**consensus, "achieved": not self.consensus_fails})
+            if self.violations and council == "ethics":
+                events.append(
+                    {**consensus, "achieved": True, "constitutional_compliance": False, "violated_principle": "privacy"}
+                )
+            events.append({"type": "decision", "council": council, "predicted": True, "actual": True})
+            events.append({"type": "decision", "council": council, "predicted": False, "actual": False})
+        events += [{"type": "business", "completed": True, "quality_score": 0.9, "cost": 0.02} for _ in range(4)]
+        events.append({"type": "queue", "queue": "intake", "depth": 3, "wait": "200 ms"})
+        events += self.extra
+        self.extra = []
+        return events
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            body = "\n".join(json.dumps(e) for e in self.batch()).encode()
+            with contextlib.suppress(OSError):  # the exporter may be stopped on purpose
+                await asyncio.to_thread(self._post, body)
+            await asyncio.sleep(0.5)
+
+    def _post(self, body: bytes) -> None:
+        headers = {"Content-Type": "application/x-ndjson"}
+        request = urllib.request.Request(f"{self.url}/v1/events", data=body, headers=headers)
+        urllib.request.urlopen(request, timeout=5).close()
+
+
+class Scenario:
+    def __init__(self, stack: Stack, fleet: Fleet, sinks: Sinks, alertmanager_url: str) -> None:
+        self.stack, self.fleet, self.sinks, self.alertmanager_url = stack, fleet, sinks, alertmanager_url
+
+    async def wait(self, check: Callable[[], Any], timeout: float = 45) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            result = await asyncio.to_thread(check)
+            if result:
+                return result
+            assert time.monotonic() < deadline, f"condition not met within {timeout} s"
+            await asyncio.sleep(0.5)
+
+    def post_alert(self, labels: dict[str, str]) -> None:
+        """Posts one firing alert to Alertmanager's v2 API, as a Prometheus would."""
+        body = json.dumps([{"labels": labels, "annotations": {"summary": "posted by the test"}}]).encode()
+        request = urllib.request.Request(
+            f"{self.alertmanager_url}/api/v2/alerts", data=body, headers={"Content-Type": "application/json"}
+        )
+        urllib.request.urlopen(request, timeout=5).close()
+
+    def alertmanager_alerts(self, alertname: str, state: str) -> list[dict[str, Any]]:
+        """Alerts Alertmanager holds under ``alertname`` in ``state`` (active, suppressed)."""
+        query = urllib.parse.urlencode({"filter": f'alertname="{alertname}"'})
+        with urllib.request.urlopen(f"{self.alertmanager_url}/api/v2/alerts?{query}", timeout=5) as resp:
+            return [a for a in json.load(resp) if a["status"]["state"] == state]
+
+    def pages(self) -> list[dict[str, Any]]:
+        return self.sinks.at("/pagerduty")
+
+    def chat(self, channel: str) -> list[str]:
+        return [
+            m["attachments"][0]["title"] + "\n" + m["attachments"][0]["text"]
+            for m in self.sinks.at(f"/slack/{channel}")
+        ]
+
+
+@pytest.fixture
+async def scenario(tmp_path: Path) -> AsyncIterator[Scenario]:
+    async for sinks in serve_sinks():
+        am_proc, am_url = await asyncio.to_thread(start_alertmanager, fast_copy(tmp_path, sinks), tmp_path)
+        stack = await asyncio.to_thread(
+            Stack.start,
+            tmp_path / "stack",
+            fleet=False,
+            rule_files=fast_rule_files(tmp_path),
+            alertmanagers=[am_url.removeprefix("http://")],
+        )
+        fleet = Fleet(stack.exporter_url)
+        stop = asyncio.Event()
+        driver = asyncio.create_task(fleet.run(stop))
+        try:
+            yield Scenario(stack, fleet, sinks, am_url)
+        finally:
+            stop.set()
+            await driver
+            await asyncio.to_thread(stack.stop)
+            am_proc.terminate()
+            am_proc.wait(timeout=10)
+
+
+async def test_healthy_fleet_records_every_rule_and_pages_nobody(scenario: Scenario) -> None:
+    records = sorted({r["record"] for g in fast_mixin()["rules"]["groups"] for r in g["rules"]})
+    # Rules that are legitimately empty for a steady, healthy fleet, and why:
+    empty_by_design = {
+        # a steady fleet has no variance, and a z-score against a flat baseline is not defined
+        "agent_type:agency_agent_task_duration_seconds:p95_zscore_2m",
+        "agent_type:agency_agent_tasks:error_ratio_zscore_2m",
+        # violations by principle: a compliant council has no principle series yet
+        "council:agency_council_compliance_violations:rate20s",
+    }
+    await asyncio.sleep(25)  # the 20s council and business windows fill up
+    missing = [r for r in records if r not in empty_by_design and not scenario.stack.query(r)]
+    assert missing == []
+    assert scenario.stack.query('fleet:agency_health:status{status="healthy"} == 1')
+    assert scenario.pages() == []
+
+
+async def test_one_agent_failing_most_tasks_pages_naming_that_agent(scenario: Scenario) -> None:
+    scenario.fleet.failing.add("worker-3")
+    await scenario.wait(lambda: any("AgencyAgentErrorRateHigh" in p["payload"]["summary"] for p in scenario.pages()))
+    [page] = [p for p in scenario.pages() if "AgencyAgentErrorRateHigh" in p["payload"]["summary"]]
+    assert page["payload"]["severity"] == "critical"
+    assert "worker-3" in page["payload"]["custom_details"]["alerts"]
+    assert not any("worker-1" in p["payload"]["custom_details"]["alerts"] for p in scenario.pages())
+
+
+async def test_consensus_collapse_and_violations_reach_coordination_and_security(scenario: Scenario) -> None:
+    scenario.fleet.consensus_fails = True
+    scenario.fleet.violations = True
+    await scenario.wait(
+        lambda: any("AgencyCouncilConsensusRateLow" in p["payload"]["summary"] for p in scenario.pages())
+    )
+    await scenario.wait(lambda: any("AgencyConstitutionalComplianceLow" in m for m in scenario.chat("security")))
+    [security] = [m for m in scenario.chat("security") if "AgencyConstitutionalComplianceLow" in m]
+    assert "council ethics" in security
+
+
+async def test_exporter_stopped_pages_for_the_exporter_only(scenario: Scenario) -> None:
+    await asyncio.sleep(5)
+    scenario.stack.processes["exporter"].kill()
+    await scenario.wait(lambda: any("AgencyExporterDown" in p["payload"]["summary"] for p in scenario.pages()))
+    # Without scrapes the agent series go stale, so the rules raise nothing per agent; an
+    # AgencyAgentDown from elsewhere (another rule file, a restarted Prometheus) is muted.
+    agent_down = {"alertname": "AgencyAgentDown", "job": "agency-telemetry", "agent": "worker-1", "severity": "warning"}
+    await asyncio.to_thread(scenario.post_alert, agent_down)
+    [muted] = await scenario.wait(lambda: scenario.alertmanager_alerts("AgencyAgentDown", state="suppressed"))
+    assert muted["status"]["inhibitedBy"]
+    await asyncio.sleep(4)
+    per_agent = [m for m in scenario.chat("team") + scenario.chat("incident") if "AgencyAgent" in m]
+    assert per_agent == []
+    assert not any("AgencyAgent" in p["payload"]["summary"] for p in scenario.pages())
+
+
+async def test_whole_fleet_down_is_one_emergency(scenario: Scenario) -> None:
+    await asyncio.sleep(5)
+    scenario.fleet.silent.update(scenario.fleet.agents[:5])  # 5 of 6 agents stop reporting
+    await scenario.wait(lambda: any("AgencyFleetMostlyDown" in p["payload"]["summary"] for p in scenario.pages()))
+    [page] = [p for p in scenario.pages() if "AgencyFleetMostlyDown" in p["payload"]["summary"]]
+    assert page["payload"]["summary"].startswith("[EMERGENCY]")
+    assert "AgencyAgentDown" in str(scenario.stack.query('ALERTS{alertname="AgencyAgentDown",alertstate="firing"}'))
+    await asyncio.sleep(4)
+    assert not any("AgencyAgentDown" in m for m in scenario.chat("team"))  # inhibited by the emergency
+
+
+async def test_an_alert_reported_by_an_agent_reaches_the_receiver_for_its_severity(scenario: Scenario) -> None:
+    scenario.fleet.extra.append(
+        {
+            "type": "alert",
+            "alert_id": "gpu-7",
+            "alert_type": "system_health",
+            "severity": "critical",
+            "message": "GPU node 7 is overheating",
+            "affected_agents": ["worker-2"],
+        }
+    )
+    await scenario.wait(lambda: any("AgencyAgentReportedAlert" in p["payload"]["summary"] for p in scenario.pages()))
+    [page] = [p for p in scenario.pages() if "AgencyAgentReportedAlert" in p["payload"]["summary"]]
+    assert page["payload"]["severity"] == "critical"
+    await scenario.wait(lambda: [m for m in scenario.chat("incident") if "GPU node 7 is overheating" in m])
