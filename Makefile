@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 SYSTEM_PYTHON ?= python3
-TOOLS := promtool prometheus amtool prometheus-alertmanager jsonnetfmt
+TOOLS := promtool prometheus amtool prometheus-alertmanager jsonnetfmt docker-compose
 
 .PHONY: install tools demo stack test lint format generate
 
@@ -17,13 +17,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Debian's Prometheus, Alertmanager and Jsonnet tools, for the tests that run the real binaries.
+# Debian's Prometheus, Alertmanager, Jsonnet and docker-compose tools, for the tests that run the
+# real binaries.
 tools:
 	@missing=0; for t in $(TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	if [ $$missing = 1 ]; then \
-		echo "installing prometheus, prometheus-alertmanager and jsonnet from Debian"; \
+		echo "installing prometheus, prometheus-alertmanager, jsonnet and docker-compose from Debian"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			prometheus prometheus-alertmanager jsonnet >/dev/null; \
+			prometheus prometheus-alertmanager jsonnet docker-compose >/dev/null; \
 	fi
 
 demo: install

@@ -37,6 +37,12 @@ def render_mixin(config_overrides: dict | None = None) -> dict:
     return json.loads(_jsonnet.evaluate_snippet("generate", snippet, jpathdir=[str(ROOT)]))
 
 
+def render_config() -> dict:
+    """The mixin's ``_config`` as data (thresholds, windows, `for` durations...)."""
+    snippet = "(import 'config.libsonnet')._config"
+    return json.loads(_jsonnet.evaluate_snippet("config", snippet, jpathdir=[str(ROOT)]))
+
+
 def rule_files(mixin: dict) -> dict[str, str]:
     return {
         "rules/agency-rules.yml": HEADER + _yaml(mixin["rules"]),

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 FIGURE = r"([\d,]+(?:\.\d+)?) (events/s|ms)"
 
@@ -35,3 +37,18 @@ def test_quick_benchmark_reports_ingest_and_metrics_for_both_sides() -> None:
             values = figures(line)
             assert set(values) == {"ours", "baseline"}, line
             assert all(value > 0 for value in values.values()), line
+
+
+def test_time_to_page_reports_every_phase_from_a_real_page() -> None:
+    command = [sys.executable, "benchmarks/time_to_page.py", "--rounds", "1", "--window", "10s", "--for", "3s"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    measured = {
+        match.group(1): float(match.group(2))
+        for match in re.finditer(r"^(\w+)\s+([\d.]+)s\s", result.stdout, re.MULTILINE)
+    }
+    assert set(measured) == {"scrape", "window", "evaluation", "for", "alertmanager", "total"}, result.stdout
+    # Prometheus keeps an alert pending for at least its `for` before it fires.
+    assert measured["for"] >= 3.0 - 0.01
+    assert measured["total"] == pytest.approx(sum(v for k, v in measured.items() if k != "total"), abs=0.2)
+    assert re.search(r"for 10m\s*$", result.stdout, re.MULTILINE), "the production column reads config.libsonnet"

@@ -11,14 +11,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import _jsonnet
 import pytest
 import yaml
 
 from agency_telemetry.simulator import FleetSimulator
 
 from conftest import require_binary
-from generate import render_mixin
+from generate import render_config, render_mixin
 from helpers_store import Harness
 from local_stack import RULE_FILES
 from stack import Stack, StackError
@@ -96,7 +95,7 @@ def variable_queries(dashboard: dict[str, Any]) -> list[tuple[dict[str, Any], st
 
 @cache
 def config() -> dict[str, Any]:
-    return json.loads(_jsonnet.evaluate_snippet("config", "(import 'config.libsonnet')._config", jpathdir=[str(ROOT)]))
+    return render_config()
 
 
 @cache

@@ -10,13 +10,17 @@ import collections
 import platform
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from . import __version__
 from .events import EVENT_TYPES, Event, event_type
 from .store import Store
+
+# In the text format every counter's `_created` would be one more gauge series, which
+# Prometheus stores and nobody queries; the agent series do not have them either.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REJECTION_REASONS = (
     "malformed",
