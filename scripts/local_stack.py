@@ -50,7 +50,7 @@ SINK_PATHS = {
 
 
 class StackError(RuntimeError):
-    """A binary is missing, or a process died or did not get ready."""
+    """A binary is missing, a process died or did not get ready, or Prometheus answered with an error."""
 
 
 def find_binary(kind: str) -> str:
@@ -65,6 +65,35 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited after ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_ready(proc: subprocess.Popen[Any], url: str, log: Path, timeout: float = 30) -> None:
+    """Polls ``url`` until it answers 2xx; fails with the process's log if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise StackError(f"{proc.args[0]} exited with {proc.returncode}:\n{tail(log)}")
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        if time.monotonic() > deadline:
+            raise StackError(f"{proc.args[0]} not ready at {url} within {timeout} s:\n{tail(log)}")
+        time.sleep(0.1)
+
+
+def tail(log: Path, size: int = 4000) -> str:
+    return log.read_text(errors="replace")[-size:] if log.exists() else ""
 
 
 def prometheus_config(
@@ -156,21 +185,14 @@ class LocalStack:
     def stop(self) -> None:
         """Stops the processes in reverse order: SIGTERM, then SIGKILL after 10 s."""
         for proc in reversed(self.processes.values()):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
 
     def dead(self) -> str | None:
         """The name of a process that has exited, if any."""
         return next((name for name, proc in self.processes.items() if proc.poll() is not None), None)
 
-    def log(self, name: str, tail: int = 4000) -> str:
-        path = self.workdir / f"{name}.log"
-        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
+    def log(self, name: str) -> str:
+        return tail(self.workdir / f"{name}.log")
 
     def _addr(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
@@ -216,16 +238,7 @@ class LocalStack:
             )
 
     def _wait_ready(self, name: str, path: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.processes[name].poll() is not None:
-                raise StackError(f"{name} exited with {self.processes[name].returncode}:\n{self.log(name)}")
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(self.url(name) + path, timeout=2).close()
-                return
-            if time.monotonic() > deadline:
-                raise StackError(f"{name} not ready at {self.url(name)}{path} within {timeout} s:\n{self.log(name)}")
-            time.sleep(0.1)
+        wait_ready(self.processes[name], self.url(name) + path, self.workdir / f"{name}.log", timeout)
 
 
 def banner(stack: LocalStack) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agency_telemetry.app import create_app
 from agency_telemetry.config import Config, parse_config
 
-from local_stack import free_port
+from local_stack import free_port, wait_ready
 
 
 def ndjson(events: Iterable[dict[str, Any]]) -> bytes:
@@ -75,15 +73,8 @@ def start_alertmanager(config: Path, tmp_path: Path) -> tuple[subprocess.Popen[b
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        assert proc.poll() is None, log.read_text()
-        try:
-            urllib.request.urlopen(f"{url}/-/ready", timeout=1).close()
-            return proc, url
-        except OSError:
-            assert time.monotonic() < deadline, f"Alertmanager did not become ready:\n{log.read_text()}"
-            time.sleep(0.1)
+    wait_ready(proc, f"{url}/-/ready", log, timeout=20)
+    return proc, url
 
 
 class Exporter:

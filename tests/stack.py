@@ -29,11 +29,7 @@ from typing import Any
 import yaml
 
 from conftest import free_port, require_binary
-from local_stack import JOB, ROOT, RULE_FILES, prometheus_config
-
-
-class StackError(RuntimeError):
-    """A process of the stack died or did not get ready, or Prometheus answered with an error."""
+from local_stack import JOB, ROOT, RULE_FILES, StackError, prometheus_config, stop_process, tail, wait_ready
 
 
 @dataclass
@@ -119,14 +115,7 @@ class Stack:
     def stop(self) -> None:
         """Terminates the processes this stack started (SIGTERM, then SIGKILL after 10 s)."""
         for proc in reversed(self.processes.values()):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.processes.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop_process(proc)
 
     def __enter__(self) -> Stack:
         return self
@@ -137,8 +126,7 @@ class Stack:
         self.stop()
 
     def log(self, name: str) -> str:
-        path = self.workdir / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return tail(self.workdir / f"{name}.log")
 
     def _spawn(self, name: str, command: list[str]) -> None:
         with (self.workdir / f"{name}.log").open("wb") as out:
@@ -147,21 +135,10 @@ class Stack:
     def _check_alive(self) -> None:
         for name, proc in self.processes.items():
             if proc.poll() is not None:
-                raise StackError(f"{name} exited with {proc.returncode}:\n{self.log(name)[-4000:]}")
+                raise StackError(f"{name} exited with {proc.returncode}:\n{self.log(name)}")
 
     def _wait_http(self, name: str, url: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            self._check_alive()
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise StackError(f"{name} not ready at {url} within {timeout} s:\n{self.log(name)[-4000:]}")
-            time.sleep(0.1)
+        wait_ready(self.processes[name], url, self.workdir / f"{name}.log", timeout)
 
     # --- the Prometheus HTTP API ---------------------------------------------------------
 

@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from conftest import free_port, require_binary, samples
+from local_stack import stop_process, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -595,24 +596,11 @@ def running(command: list[str], log: Path, ready: str | None = None) -> Iterator
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 15
-        while ready:
-            assert proc.poll() is None, log.read_text()
-            try:
-                urllib.request.urlopen(ready, timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"{ready} did not answer:\n{log.read_text()}"
-                time.sleep(0.05)
+        if ready:
+            wait_ready(proc, ready, log, timeout=15)
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 def stop(proc: subprocess.Popen[bytes], log: Path) -> None:
