@@ -13,7 +13,7 @@ and values that are set (capacity, CPU, memory, last seen) are meant to be combi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,32 +177,18 @@ class Store:
             del seen[key]
 
     def _check_limits(self, events: list[Event]) -> None:
-        agents, councils, queues, alerts, principles = set(), set(), set(), set(), set()
-        for event in events:
-            agent = getattr(event, "agent", None)
-            if agent is not None and agent not in self.agents and type(event) is not AgentDeregistered:
-                agents.add(agent)
-            council = getattr(event, "council", None)
-            if council is not None and council not in self.councils:
-                councils.add(council)
-            if type(event) is QueueSample and event.queue not in self.queues:
-                queues.add(event.queue)
-            elif type(event) is Alert and event.status == "active" and event.alert_id not in self.alerts:
-                alerts.add(event.alert_id)
-            elif type(event) is Consensus and not event.constitutional_compliance:
-                principle = event.violated_principle or UNSPECIFIED_PRINCIPLE
-                if principle not in self.principles:
-                    principles.add(principle)
         limits = self.limits
-        for new, tracked, limit, what, setting in (
-            (agents, self.agents, limits.max_agents, "agents", "limits.max_agents"),
-            (councils, self.councils, limits.max_councils, "councils", "limits.max_councils"),
-            (queues, self.queues, limits.max_queues, "queues", "limits.max_queues"),
-            (alerts, self.alerts, limits.max_active_alerts, "active alerts", "limits.max_active_alerts"),
-            (principles, self.principles, limits.max_principles, "principles", "limits.max_principles"),
+        for tracked, limit, setting, new_keys in (
+            (self.agents, limits.max_agents, "limits.max_agents", _new_agents),
+            (self.councils, limits.max_councils, "limits.max_councils", _new_councils),
+            (self.queues, limits.max_queues, "limits.max_queues", _new_queues),
+            (self.alerts, limits.max_active_alerts, "limits.max_active_alerts", _new_alerts),
+            (self.principles, limits.max_principles, "limits.max_principles", _new_principles),
         ):
-            if new and len(tracked) + len(new) > limit:
-                raise LimitExceeded(what, limit, setting, reason=setting.removeprefix("limits.max_") + "_limit")
+            # A batch smaller than the room left cannot break the limit: no need to look.
+            if len(tracked) + len(events) > limit and len(tracked) + len(new_keys(events, tracked)) > limit:
+                what = setting.removeprefix("limits.max_")
+                raise LimitExceeded(what.replace("_", " "), limit, setting, reason=f"{what}_limit")
 
     # expiry ---------------------------------------------------------------------------
 
@@ -391,6 +377,40 @@ _OUTCOME_INDEX = {
 
 def _agent_labels(agent: str, agent_type: str) -> str:
     return f'{{agent="{agent}",agent_type="{agent_type}"}}'
+
+
+_AGENT_OWNED = (AgentRegistered, AgentHeartbeat, TaskStarted, TaskCompleted, TaskFailed)
+
+
+def _new_agents(events: list[Event], tracked: Container[str]) -> set[str]:
+    found = {e.agent for e in events if type(e) in _AGENT_OWNED and e.agent not in tracked}  # type: ignore[attr-defined]
+    found.update(e.agent for e in events if type(e) is Decision and e.agent is not None and e.agent not in tracked)
+    return found
+
+
+def _new_councils(events: list[Event], tracked: Container[str]) -> set[str]:
+    return {
+        e.council  # type: ignore[attr-defined]
+        for e in events
+        if type(e) in (Consensus, Coordination, Decision) and e.council is not None and e.council not in tracked  # type: ignore[attr-defined]
+    }
+
+
+def _new_queues(events: list[Event], tracked: Container[str]) -> set[str]:
+    return {e.queue for e in events if type(e) is QueueSample and e.queue not in tracked}
+
+
+def _new_alerts(events: list[Event], tracked: Container[str]) -> set[str]:
+    return {e.alert_id for e in events if type(e) is Alert and e.status == "active" and e.alert_id not in tracked}
+
+
+def _new_principles(events: list[Event], tracked: Container[str]) -> set[str]:
+    named = {
+        e.violated_principle or UNSPECIFIED_PRINCIPLE
+        for e in events
+        if type(e) is Consensus and not e.constitutional_compliance
+    }
+    return {principle for principle in named if principle not in tracked}
 
 
 def _drop_idle(entities: dict[str, Entity], idle_before: float) -> int:
