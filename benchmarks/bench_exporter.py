@@ -39,6 +39,7 @@ import asyncio
 import cProfile
 import gc
 import gzip
+import itertools
 import json
 import math
 import multiprocessing
@@ -98,6 +99,7 @@ class Settings:
     ingest_runs: int
     senders: tuple[int, ...]
     agents: tuple[int, ...]  # fleet sizes for /metrics
+    latency_seconds: float  # how long ingest latency is measured, without and with scrapes
 
     def render_runs(self, agents: int) -> int:
         return 5 if agents <= WARMUP_UP_TO else 3
@@ -653,6 +655,11 @@ class Server:
         self.__exit__()
         raise RuntimeError(f"server on {self.url} did not start")
 
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
     def __exit__(self, *exc: object) -> None:
         if self.process.is_alive():
             self.process.terminate()
@@ -672,6 +679,12 @@ class Result:
     label: str
     times: Times
     amount: dict[str, int]  # side -> events per run, or sample lines per render
+    cpu: Times | None = None  # side -> CPU seconds the server process used in each run
+
+    def cpu_rate(self, side: str) -> float:
+        """Events per CPU second of the server: what one core of it can take."""
+        assert self.cpu is not None
+        return self.amount[side] / statistics.median(self.cpu[side])
 
     def median(self, side: str) -> float:
         return statistics.median(self.times[side])
@@ -745,10 +758,18 @@ async def post_all(session: aiohttp.ClientSession, url: str, bodies: list[bytes]
     return time.perf_counter() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def ingest_over_http(
-    urls: dict[str, str], workload: Workload, settings: Settings
+    servers: dict[str, Server], workload: Workload, settings: Settings
 ) -> tuple[list[Result], dict[str, float]]:
     """One result per sender count, and the tasks_total sum each server exposes afterwards."""
+    urls = {side: server.url for side, server in servers.items()}
     results = []
     bodies = workload.run_bodies(settings.requests)
     connector = aiohttp.TCPConnector(limit=2 * max(settings.senders))
@@ -757,18 +778,87 @@ async def ingest_over_http(
             await post_all(session, f"{url}/v1/events", workload.warmup, 1)
         for senders in settings.senders:
             times: Times = {side: [] for side in urls}
+            cpu: Times = {side: [] for side in urls}
             for url in urls.values():
                 await post_all(session, f"{url}/v1/events", warmup_bodies(bodies, senders), senders)
             for _ in range(settings.ingest_runs):
                 for side, url in urls.items():
+                    cpu_before = cpu_seconds(servers[side].pid)
                     times[side].append(await post_all(session, f"{url}/v1/events", bodies, senders))
+                    cpu[side].append(cpu_seconds(servers[side].pid) - cpu_before)
             label = f"ingest HTTP (NDJSON, {BATCH} events/request, {senders} sender{'s' * (senders > 1)})"
-            results.append(Result(label, times, dict.fromkeys(urls, len(bodies) * BATCH)))
+            results.append(Result(label, times, dict.fromkeys(urls, len(bodies) * BATCH), cpu))
         tasks = {}
         for side, url in urls.items():
             async with session.get(f"{url}/metrics") as response:
                 tasks[side] = sum_samples(await response.text(), "agency_agent_tasks_total")
     return results, tasks
+
+
+# --- ingest latency while /metrics is scraped ---------------------------------------------
+
+LATENCY_BATCH = 100  # events per request: what an SDK flushes every second or so
+
+
+def scrape_forever(url: str, stop: Any) -> None:
+    """A scraper process: GET /metrics back to back, gzip accepted as Prometheus does."""
+    while not stop.is_set():
+        request = urllib.request.Request(f"{url}/metrics", headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            response.read()
+
+
+async def post_latencies(session: aiohttp.ClientSession, url: str, bodies: list[bytes], seconds: float) -> list[float]:
+    """Seconds each small ingest request took, posted one after another for ``seconds``."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    for body in itertools.cycle(bodies):
+        if time.perf_counter() > deadline:
+            return latencies
+        started = time.perf_counter()
+        async with session.post(f"{url}/v1/events", data=body, headers=NDJSON) as response:
+            await response.read()
+        latencies.append(time.perf_counter() - started)
+    raise AssertionError("unreachable")
+
+
+async def latencies_with_and_without_scrapes(url: str, agents: int, seconds: float) -> dict[str, list[float]]:
+    mix = EventMix(agents)
+    bodies = [ndjson(mix.events(LATENCY_BATCH)) for _ in range(20)]
+    async with aiohttp.ClientSession() as session:
+        for body in chunks(fleet_events(agents), 10_000):
+            async with session.post(f"{url}/v1/events", data=body, headers=NDJSON) as response:
+                assert response.status == 202, await response.text()
+        quiet = await post_latencies(session, url, bodies, seconds)
+        context = multiprocessing.get_context("spawn")
+        stop = context.Event()
+        scraper = context.Process(target=scrape_forever, args=(url, stop), daemon=True)
+        scraper.start()
+        await asyncio.sleep(1)  # the first scrape is under way
+        scraped = await post_latencies(session, url, bodies, seconds)
+        stop.set()
+        scraper.join(120)
+    return {"quiet": quiet, "scraped": scraped}
+
+
+def latency_rows(agents: int, seconds: float) -> list[str]:
+    """p50 / p99 / max of ingest requests with no scrape, and with scrapes running back to back."""
+    measured = {}
+    for side in ("ours", "baseline"):
+        with Server(side, agents) as server:
+            measured[side] = asyncio.run(latencies_with_and_without_scrapes(server.url, agents, seconds))
+
+    def cell(side: str, when: str) -> str:
+        values = sorted(measured[side][when])
+        p50, p99 = values[len(values) // 2], values[min(len(values) - 1, int(len(values) * 0.99))]
+        return f"{side} p50 {p50 * 1000:7.1f} p99 {p99 * 1000:7.1f} max {values[-1] * 1000:7.1f} ms"
+
+    size = f"{agents // 1000}k" if agents % 1000 == 0 else str(agents)
+    label = f"ingest latency, {LATENCY_BATCH} events/request, {size} agents"
+    return [
+        f"{label + ', no scrape':<54} {cell('ours', 'quiet')}   {cell('baseline', 'quiet')}",
+        f"{label + ', scraped':<54} {cell('ours', 'scraped')}   {cell('baseline', 'scraped')}",
+    ]
 
 
 def expected_tasks(workload: Workload, settings: Settings) -> int:
@@ -888,7 +978,12 @@ def rate_row(result: Result) -> str:
         spread = f"{amount / max(times) / 1000:,.0f}-{amount / min(times) / 1000:,.0f}k"
         return f"{side} {result.rate(side):>10,.0f} events/s ({spread:>11})"
 
-    return f"{result.label:<54} {cell('ours')}   {cell('baseline')}   ratio {result.ratio():6.2f}x"
+    row = f"{result.label:<54} {cell('ours')}   {cell('baseline')}   ratio {result.ratio():6.2f}x"
+    if result.cpu is None:
+        return row
+    ours, baseline = result.cpu_rate("ours"), result.cpu_rate("baseline")
+    per_core = f"{'  per server CPU second (one core)':<54} ours {ours:>10,.0f} events/s"
+    return f"{row}\n{per_core}{'':<14}   baseline {baseline:>10,.0f} events/s{'':<14}   ratio {ours / baseline:6.2f}x"
 
 
 def render_row(result: Result) -> str:
@@ -946,14 +1041,14 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, bool]:
         ingest_runs=2 if args.quick else 7,
         senders=tuple(int(n) for n in args.senders.split(",")),
         agents=tuple(int(n) for n in agents.split(",")),
+        latency_seconds=2 if args.quick else 15,
     )
     return settings, args.profile
 
 
 def ingest_results(workload: Workload, settings: Settings) -> tuple[list[Result], bool]:
     with Server("ours", settings.ingest_agents) as ours, Server("baseline", settings.ingest_agents) as baseline:
-        urls = {"ours": ours.url, "baseline": baseline.url}
-        results, tasks = asyncio.run(ingest_over_http(urls, workload, settings))
+        results, tasks = asyncio.run(ingest_over_http({"ours": ours, "baseline": baseline}, workload, settings))
     expected = expected_tasks(workload, settings)
     print(
         f"check:   agency_agent_tasks_total summed after HTTP ingest: ours {tasks['ours']:,.0f}, "
@@ -977,6 +1072,8 @@ def main(argv: list[str] | None = None) -> int:
     for agents in settings.agents:
         for result in render_results(agents, settings.render_runs(agents)):
             print(render_row(result), flush=True)
+    for row in latency_rows(max(settings.agents), settings.latency_seconds):
+        print(row, flush=True)
     if profile:
         profile_ours(workload, settings)
     return 0 if tasks_ok and not problems else 1

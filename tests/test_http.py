@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
+from agency_telemetry.app import EXPOSITION
 from agency_telemetry.events import EVENT_TYPES
 
 from conftest import Exporter, agent_samples, ndjson, promtool_check_metrics, samples, value
@@ -625,3 +626,48 @@ async def test_landing_page_links_and_limits(make_exporter: Callable[..., Any]) 
 async def test_gzip_follows_accept_encoding_quality(exporter: Exporter, header: str, gzipped: bool) -> None:
     resp = await exporter.client.get("/metrics", headers={"Accept-Encoding": header}, auto_decompress=False)
     assert (resp.headers.get("Content-Encoding") == "gzip") is gzipped
+
+
+def big_fleet(agents: int) -> list[dict[str, Any]]:
+    """Every agent with a histogram, failures and gauges: about 40 sample lines each."""
+    events: list[dict[str, Any]] = []
+    for n in range(agents):
+        agent = {"agent": f"agent-{n}", "agent_type": "worker"}
+        events += [
+            {"type": "agent_heartbeat", "cpu": 0.5, "memory": 1000, "queue_depth": 2, **agent},
+            {"type": "task_completed", "duration": 100 + n, "quality_score": 0.9, "cost": 0.01, **agent},
+            {"type": "task_failed", "reason": "timeout", "duration": 50, **agent},
+        ]
+    return events
+
+
+async def send_big_fleet(exp: Exporter, agents: int) -> None:
+    events = big_fleet(agents)
+    for start in range(0, len(events), 1000):
+        status, body = await exp.post(ndjson(events[start : start + 1000]))
+        assert status == 202, body
+
+
+async def test_a_big_scrape_comes_in_pieces_and_gzips_to_the_same_text(exporter: Exporter) -> None:
+    await send_big_fleet(exporter, 2000)
+    pieces = list(exporter.app[EXPOSITION].pieces())
+    assert len(pieces) > 5  # ~80,000 lines in pieces of PIECE_LINES
+    assert all(piece.endswith(b"\n") for piece in pieces)
+    plain = await (await exporter.client.get("/metrics", headers={"Accept-Encoding": "identity"})).text()
+    assert exporter_lines(plain) == exporter_lines(b"".join(pieces).decode())
+    resp = await exporter.client.get("/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
+    unzipped = gzip.decompress(await resp.read()).decode()
+    assert exporter_lines(unzipped) == exporter_lines(plain)
+    assert value(plain, "agency_exporter_series") == sum(
+        1 for line in plain.splitlines() if line and not line.startswith(("#", "agency_exporter_"))
+    )
+
+
+async def test_ingest_is_served_while_a_big_scrape_renders(exporter: Exporter) -> None:
+    await send_big_fleet(exporter, 5000)  # ~200,000 lines: a scrape takes a good fraction of a second
+    scrape = asyncio.ensure_future(exporter.client.get("/metrics"))
+    await asyncio.sleep(0.02)  # the scrape is being rendered
+    ingest = asyncio.ensure_future(exporter.send({"type": "task_started", "agent": "late", "agent_type": "worker"}))
+    done, _ = await asyncio.wait({scrape, ingest}, return_when=asyncio.FIRST_COMPLETED)
+    assert done == {ingest}, "the ingest request waited for the whole scrape"
+    assert (await scrape).status == 200

@@ -59,9 +59,13 @@ def running(tmp_path: Path) -> Iterator[Running]:
     try:
         yield Running(proc, banner)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        if proc.poll() is None:  # Ctrl-C, so the stack stops its processes; kill only as a last resort
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
 
 
 def test_stack_runs_the_bundle_end_to_end_and_stops_everything_on_ctrl_c(running: Running) -> None:

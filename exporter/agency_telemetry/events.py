@@ -78,7 +78,7 @@ Ratio = Annotated[float | str, _Quantity(RATIO, upper=1.0)]
 # --- events ------------------------------------------------------------------------------
 
 
-class Event(Struct, kw_only=True, tag_field="type", forbid_unknown_fields=True):
+class Event(Struct, kw_only=True, tag_field="type", forbid_unknown_fields=True, gc=False):
     """Fields every event may carry. ``id`` makes a retried event count once."""
 
     id: IdempotencyKey | None = None

@@ -9,7 +9,7 @@ prometheus_client registry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import generate_latest
@@ -21,6 +21,8 @@ from .selfmetrics import SelfMetrics
 from .store import Entity, Store
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+PIECE_LINES = 5000  # lines per piece of a scrape: a few milliseconds of rendering
+PIECE_OWNERS = 250  # owners rendered between checks of the piece size
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
@@ -56,14 +58,33 @@ class Exposition:
         }[family.owner]
 
     def render(self, openmetrics: bool = False) -> bytes:
+        """The whole exposition at once."""
+        return b"".join(self.pieces(openmetrics))
+
+    def pieces(self, openmetrics: bool = False) -> Iterator[bytes]:
+        """The exposition in pieces of about :data:`PIECE_LINES` lines.
+
+        The HTTP handler lets ingest run between pieces, so a big scrape never holds the
+        event loop for long. Each family's owners are listed when the family starts, so an
+        owner added or expired meanwhile changes nothing mid-family; as with any exporter
+        that renders family by family, families can be a few events apart from each other.
+        """
         lines: list[str] = []
+        series = 0
         headers = self._headers[openmetrics]
         for family in FAMILIES:
             lines.append(headers[family.name])
-            _RENDERERS[_shape(family)](lines, family, self._owners(family), self._suffixes[family.name])
-        self.self_metrics.series = len(lines) - len(FAMILIES)
+            render, suffixes = _RENDERERS[_shape(family)], self._suffixes[family.name]
+            owners = list(self._owners(family))
+            for start in range(0, len(owners), PIECE_OWNERS):
+                render(lines, family, owners[start : start + PIECE_OWNERS], suffixes)
+                if len(lines) >= PIECE_LINES:
+                    series += len(lines)
+                    yield "".join(lines).encode()
+                    lines = []
+        self.self_metrics.series = series + len(lines) - len(FAMILIES)
         own = (generate_latest_openmetrics if openmetrics else generate_latest)(self.self_metrics.registry)
-        return "".join(lines).encode() + own
+        yield "".join(lines).encode() + own
 
 
 def _header(family: Family, openmetrics: bool) -> str:

@@ -12,6 +12,7 @@ and values that are set (capacity, CPU, memory, last seen) are meant to be combi
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
@@ -178,15 +179,17 @@ class Store:
 
     def _check_limits(self, events: list[Event]) -> None:
         limits = self.limits
-        for tracked, limit, setting, new_keys in (
-            (self.agents, limits.max_agents, "limits.max_agents", _new_agents),
-            (self.councils, limits.max_councils, "limits.max_councils", _new_councils),
-            (self.queues, limits.max_queues, "limits.max_queues", _new_queues),
-            (self.alerts, limits.max_active_alerts, "limits.max_active_alerts", _new_alerts),
-            (self.principles, limits.max_principles, "limits.max_principles", _new_principles),
+        per_type = collections.Counter(map(type, events))
+        for tracked, limit, setting, owned_by, new_keys in (
+            (self.agents, limits.max_agents, "limits.max_agents", (*_AGENT_OWNED, Decision), _new_agents),
+            (self.councils, limits.max_councils, "limits.max_councils", _COUNCIL_OWNED, _new_councils),
+            (self.queues, limits.max_queues, "limits.max_queues", (QueueSample,), _new_queues),
+            (self.alerts, limits.max_active_alerts, "limits.max_active_alerts", (Alert,), _new_alerts),
+            (self.principles, limits.max_principles, "limits.max_principles", (Consensus,), _new_principles),
         ):
-            # A batch smaller than the room left cannot break the limit: no need to look.
-            if len(tracked) + len(events) > limit and len(tracked) + len(new_keys(events, tracked)) > limit:
+            # Fewer events that could add one than there is room left: no need to look closer.
+            could_add = sum(per_type[cls] for cls in owned_by)
+            if len(tracked) + could_add > limit and len(tracked) + len(new_keys(events, tracked)) > limit:
                 what = setting.removeprefix("limits.max_")
                 raise LimitExceeded(what.replace("_", " "), limit, setting, reason=f"{what}_limit")
 
@@ -380,6 +383,7 @@ def _agent_labels(agent: str, agent_type: str) -> str:
 
 
 _AGENT_OWNED = (AgentRegistered, AgentHeartbeat, TaskStarted, TaskCompleted, TaskFailed)
+_COUNCIL_OWNED = (Consensus, Coordination, Decision)
 
 
 def _new_agents(events: list[Event], tracked: Container[str]) -> set[str]:
@@ -392,7 +396,7 @@ def _new_councils(events: list[Event], tracked: Container[str]) -> set[str]:
     return {
         e.council  # type: ignore[attr-defined]
         for e in events
-        if type(e) in (Consensus, Coordination, Decision) and e.council is not None and e.council not in tracked  # type: ignore[attr-defined]
+        if type(e) in _COUNCIL_OWNED and e.council is not None and e.council not in tracked  # type: ignore[attr-defined]
     }
 
 
