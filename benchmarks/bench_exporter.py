@@ -21,6 +21,13 @@ What is measured, in one run, side by side:
    ``Exposition.render(False)``, ``render(True)`` (OpenMetrics), text + ``gzip.compress(level=1)``
    against ``generate_latest`` / the OpenMetrics ``generate_latest`` of prometheus_client
    (``_created`` series disabled so both expose the same series).
+   Ingest over HTTP also reports events per CPU second of the server process (/proc): what one
+   core of it takes, whatever the client costs.
+4. Ingest latency while /metrics is scraped: each server in its own process holds the largest
+   fleet of 3.; one client posts 100-event batches back to back, first alone, then while another
+   process scrapes /metrics (gzip accepted, as Prometheus does) back to back; p50, p99 and max.
+5. Memory per live series, memory under agent churn, and a scaling table at 100 to 50k agents:
+   see scale.py, which this script runs last.
 
 Method: every figure is the median of several runs (after one untimed warm-up, except for the
 slow renders of big fleets); rates are events per second of wall-clock time. Runs alternate
@@ -76,6 +83,8 @@ from agency_telemetry.selfmetrics import SelfMetrics
 from agency_telemetry.simulator import AGENT_PROFILES, COUNCILS, FAILURE_REASONS, PRINCIPLES, QUEUES
 from agency_telemetry.store import Store
 
+import scale
+
 BATCH = 1000  # events per request
 NDJSON = {"Content-Type": "application/x-ndjson"}
 RESERVED_PORTS = (9090, 9093, 9094)
@@ -100,6 +109,7 @@ class Settings:
     senders: tuple[int, ...]
     agents: tuple[int, ...]  # fleet sizes for /metrics
     latency_seconds: float  # how long ingest latency is measured, without and with scrapes
+    quick: bool  # small sizes everywhere, for the smoke test
 
     def render_runs(self, agents: int) -> int:
         return 5 if agents <= WARMUP_UP_TO else 3
@@ -1042,6 +1052,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, bool]:
         senders=tuple(int(n) for n in args.senders.split(",")),
         agents=tuple(int(n) for n in agents.split(",")),
         latency_seconds=2 if args.quick else 15,
+        quick=args.quick,
     )
     return settings, args.profile
 
@@ -1074,6 +1085,8 @@ def main(argv: list[str] | None = None) -> int:
             print(render_row(result), flush=True)
     for row in latency_rows(max(settings.agents), settings.latency_seconds):
         print(row, flush=True)
+    print()
+    print("\n".join(scale.all_rows(settings.quick)), flush=True)
     if profile:
         profile_ours(workload, settings)
     return 0 if tasks_ok and not problems else 1

@@ -25,7 +25,7 @@ def test_quick_benchmark_reports_ingest_and_metrics_for_both_sides() -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=240,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -37,6 +37,17 @@ def test_quick_benchmark_reports_ingest_and_metrics_for_both_sides() -> None:
             values = figures(line)
             assert set(values) == {"ours", "baseline"}, line
             assert all(value > 0 for value in values.values()), line
+    lines = result.stdout.splitlines()
+    per_core = [line for line in lines if line.strip().startswith("per server CPU second")]
+    assert len(per_core) == 2 and all(figures(line).keys() == {"ours", "baseline"} for line in per_core), per_core
+    latency = [line for line in lines if line.startswith("ingest latency")]
+    assert [("no scrape" in line, "scraped" in line) for line in latency] == [(True, False), (False, True)]
+    assert all(len(re.findall(r"p99\s+[\d.]+", line)) == 2 for line in latency), latency
+    memory = next(line for line in lines if line.startswith("memory ") and "no ids" in line)
+    assert re.search(r"ours\s+[\d.]+ B/series.*baseline\s+[\d.]+ B/series", memory), memory
+    assert any(line.startswith("target:") and ": met" in line for line in lines), "the memory target line"
+    assert len([line for line in lines if re.match(r"churn\s+round\s+\d+:", line)]) == 3
+    assert [line.split()[1] for line in lines if re.match(r"scale\s+\d", line)] == ["100", "1,000"]
 
 
 def test_time_to_page_reports_every_phase_from_a_real_page() -> None:

@@ -109,32 +109,36 @@ def _json(status: int, payload: dict[str, Any]) -> web.Response:
     return web.Response(status=status, body=msgspec.json.encode(payload), content_type="application/json")
 
 
-async def metrics(request: web.Request) -> web.Response:
-    """Renders (and compresses) piece by piece, letting other requests run in between, so
-    ingest waits a few milliseconds at most however big the scrape is."""
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """Renders, compresses and sends piece by piece, letting other requests run in between:
+    ingest waits a few milliseconds at most however big the scrape is, and memory holds one
+    piece, not the whole exposition."""
     exposition = request.app[EXPOSITION]
     openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
-    headers = {
-        "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,
-        "Vary": "Accept-Encoding",
-    }
-    gzipped = accepts_gzip(request.headers.get("Accept-Encoding", ""))
-    compressor = zlib.compressobj(1, zlib.DEFLATED, GZIP_WBITS) if gzipped else None
-    body: list[bytes] = []
-    busy = 0.0  # seconds spent rendering and compressing, not waiting for the loop
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,
+            "Vary": "Accept-Encoding",
+        }
+    )
+    compressor = None
+    if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+        compressor = zlib.compressobj(1, zlib.DEFLATED, GZIP_WBITS)
+        response.headers["Content-Encoding"] = "gzip"
+    await response.prepare(request)
+    busy = 0.0  # seconds spent rendering and compressing, not sending or waiting for the loop
     started = time.perf_counter()
     for piece in exposition.pieces(openmetrics):
-        body.append(compressor.compress(piece) if compressor else piece)
+        data = compressor.compress(piece) if compressor else piece
         busy += time.perf_counter() - started
-        await asyncio.sleep(0)
+        await response.write(data)
+        await asyncio.sleep(0)  # write() returns at once while the socket buffer has room
         started = time.perf_counter()
     if compressor:
-        body.append(compressor.flush())
-    busy += time.perf_counter() - started
+        await response.write(compressor.flush())
     exposition.self_metrics.scrape_duration.observe(busy)
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
-    return web.Response(body=b"".join(body), headers=headers)
+    await response.write_eof()
+    return response
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
