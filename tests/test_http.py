@@ -665,6 +665,7 @@ async def test_a_big_scrape_comes_in_pieces_and_gzips_to_the_same_text(exporter:
 
 async def test_ingest_is_served_while_a_big_scrape_renders(exporter: Exporter) -> None:
     await send_big_fleet(exporter, 5000)  # ~200,000 lines: a scrape takes a good fraction of a second
+
     async def scrape_whole() -> bytes:
         response = await exporter.client.get("/metrics")  # returns once the headers are in
         return await response.read()
