@@ -17,7 +17,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
 import msgspec
 from msgspec import Meta, Struct
@@ -416,19 +416,19 @@ class EventDecoder:
         """
         known, agent_types, plans = self._known_labels, self.agent_types, self._plans
         for event in events:
-            plan = plans[type(event)]
-            for name in plan.labels:
+            labels, label_lists, agent_type_fields, quantities, cross_field = plans[type(event)]
+            for name in labels:
                 value = getattr(event, name)
                 if value is not None and value not in known and not self._learn_label(value):
                     return False
-            for name in plan.label_lists:
+            for name in label_lists:
                 if not all(value in known or self._learn_label(value) for value in getattr(event, name)):
                     return False
-            for name in plan.agent_types:
+            for name in agent_type_fields:
                 value = getattr(event, name)
                 if value is not None and value not in agent_types:
                     return False
-            for name, dimension, factor, upper in plan.quantities:
+            for name, dimension, factor, upper in quantities:
                 value = getattr(event, name)
                 if value is None:
                     continue
@@ -442,7 +442,7 @@ class EventDecoder:
                 if not 0.0 <= value <= upper:  # also False for NaN
                     return False
                 setattr(event, name, value)
-            if plan.cross_field and next(iter(event.cross_field_problems()), None) is not None:
+            if cross_field and next(iter(event.cross_field_problems()), None) is not None:
                 return False
         return True
 
@@ -532,8 +532,8 @@ class EventDecoder:
         return self._post_check(index, event)
 
 
-class _CheckPlan(Struct, frozen=True):
-    """Which fields of one event class the fast pass checks, and how."""
+class _CheckPlan(NamedTuple):
+    """Which fields of one event class the fast pass checks, and how (a tuple, to unpack at once)."""
 
     labels: tuple[str, ...]
     label_lists: tuple[str, ...]
