@@ -711,13 +711,7 @@ def interleaved(fns: dict[str, Callable[[], object]], runs: int, warmup: bool = 
     """Seconds of each run; runs alternate between the sides so that drift hits both alike."""
     for fn in fns.values() if warmup else ():
         fn()  # untimed
-    times: Times = {side: [] for side in fns}
-    for _ in range(runs):
-        for side, fn in fns.items():
-            started = time.perf_counter()
-            fn()
-            times[side].append(time.perf_counter() - started)
-    return times
+    return scale.in_rounds(fns, dict.fromkeys(fns, runs))
 
 
 # --- ingest ------------------------------------------------------------------------------

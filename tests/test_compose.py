@@ -427,17 +427,22 @@ def test_promtool_checks_the_config_and_rules_as_mounted(compose: dict[str, Any]
 # Alertmanager
 
 
-def file_settings(node: Any) -> Iterator[str]:
-    """Every ``*_file`` value of a configuration (secrets read from files)."""
+def nested_values(node: Any, wanted: Callable[[str, Any], bool]) -> Iterator[Any]:
+    """Every value under a key for which ``wanted(key, value)`` holds, in nested dicts and lists."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key.endswith("_file") and isinstance(value, str):
+            if wanted(key, value):
                 yield value
             else:
-                yield from file_settings(value)
+                yield from nested_values(value, wanted)
     elif isinstance(node, list):
         for item in node:
-            yield from file_settings(item)
+            yield from nested_values(item, wanted)
+
+
+def file_settings(node: Any) -> Iterator[str]:
+    """Every ``*_file`` value of a configuration (secrets read from files)."""
+    return nested_values(node, lambda key, value: key.endswith("_file") and isinstance(value, str))
 
 
 def test_amtool_checks_the_config_as_mounted(compose: dict[str, Any], tmp_path: Path) -> None:
@@ -490,15 +495,7 @@ def test_placeholder_secrets_deliver_to_the_sink(compose: dict[str, Any]) -> Non
 
 def datasource_refs(node: Any) -> Iterator[dict[str, Any]]:
     """Every ``datasource`` object in a dashboard: panels, targets, annotations, variables."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "datasource" and isinstance(value, dict):
-                yield value
-            else:
-                yield from datasource_refs(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from datasource_refs(item)
+    return nested_values(node, lambda key, value: key == "datasource" and isinstance(value, dict))
 
 
 def test_grafana_provisioning_matches_the_mounts_and_the_dashboards(compose: dict[str, Any]) -> None:
