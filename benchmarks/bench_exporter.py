@@ -76,6 +76,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agency_telemetry import __version__
 from agency_telemetry.app import create_app
 from agency_telemetry.catalogue import FAMILIES, OWNER_LABELS, Family
+from agency_telemetry.cli import new_event_loop
 from agency_telemetry.config import Config, parse_config
 from agency_telemetry.events import EventDecoder
 from agency_telemetry.exposition import Exposition
@@ -127,9 +128,10 @@ def machine_lines() -> list[str]:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     packages = ", ".join(f"{name} {version(name)}" for name in ("aiohttp", "prometheus-client", "msgspec"))
+    loop = type(new_event_loop()).__module__.split(".")[0]  # what the servers run on: uvloop or asyncio
     return [
         f"machine: {model}, {os.cpu_count()} cores ({usable} usable), {platform.system()} {platform.release()}",
-        f"python:  {platform.python_implementation()} {platform.python_version()}, asyncio default loop; "
+        f"python:  {platform.python_implementation()} {platform.python_version()}, servers on the {loop} loop; "
         f"agency-telemetry {__version__}, {packages}",
     ]
 
@@ -641,7 +643,9 @@ def serve(side: str, port: int, agents: int) -> None:
     """Entry point of a server process (spawned, so nothing is inherited from the benchmark)."""
     config = config_for(agents)
     app = create_app(config) if side == "ours" else baseline_app(config)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    # Both on the event loop the exporter runs on (uvloop where installed), so the loop's own
+    # cost is the same on both sides.
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=new_event_loop())
 
 
 class Server:
@@ -1004,7 +1008,8 @@ def header(settings: Settings) -> list[str]:
         f"method:  ingest: {settings.requests} requests x {BATCH} events per run ({settings.distinct_bodies} "
         f"distinct pre-built NDJSON bodies, {settings.ingest_agents} agents), median (min-max) of "
         f"{settings.ingest_runs} runs after a warm-up, runs alternating between ours and baseline;",
-        "         servers in their own processes on 127.0.0.1, client: one keep-alive aiohttp session in this process",
+        "         servers in their own processes on 127.0.0.1 (both on the same event loop), "
+        "client: one keep-alive aiohttp session in this process",
         f"         /metrics: in-process, both sides fed the same events, runs alternating, median of 5 runs after a "
         f"warm-up (<= {WARMUP_UP_TO:,} agents) or of 3 runs (more)",
         "         baseline: aiohttp + prometheus_client, json.loads per line, children cached per owner; no validation "
