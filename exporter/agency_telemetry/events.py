@@ -497,7 +497,7 @@ class EventDecoder:
         if not isinstance(item, dict):
             return [Problem(index, None, f"expected a JSON object, got {type(item).__name__}")]
         kind = item.get("type")
-        if kind not in EVENT_TYPES:
+        if not isinstance(kind, str) or kind not in EVENT_TYPES:  # a list or object is not hashable
             known = ", ".join(EVENT_TYPES)
             what = "is missing" if kind is None else f"{kind!r} is not an event type"
             return [Problem(index, "type", f"{what}; use one of: {known}")]

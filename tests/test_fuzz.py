@@ -1,0 +1,175 @@
+"""Property-based tests: no input makes the decoder, the store or the HTTP API misbehave.
+
+Whatever arrives — arbitrary bytes, arbitrary JSON, or event-shaped objects with odd values —
+a batch is either applied whole or rejected with a 4xx listing problems; nothing is half
+applied, nothing raises past the API, and /metrics stays parseable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
+
+from agency_telemetry.events import EVENT_CLASSES, EVENT_TYPES, InvalidBatch
+from agency_telemetry.store import LimitExceeded
+
+from conftest import Exporter, agent_samples
+from helpers_store import Harness
+
+MEDIA_TYPES = ("application/json", "application/x-ndjson")
+FIELDS = sorted({name for cls in EVENT_CLASSES for name in cls.__struct_fields__})
+# Few limits, so that limit rejections are exercised too.
+TIGHT = "limits: {max_agents: 5, max_councils: 3, max_queues: 2, max_active_alerts: 2, max_label_length: 12}"
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.sampled_from(["5 ms", "1.5 s", "2 m", "512 MiB", "85 %", "1e400 s", "-1 s", "nan", "5 parsecs", "worker"]),
+    st.sampled_from(["a", "judge-1", "a b", "ä", "x" * 20, "", "started", "ended", "critical", "resolved"]),
+)
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+)
+event_like = st.fixed_dictionaries(
+    {"type": st.sampled_from([*EVENT_TYPES, "nonsense"])},
+    optional=dict.fromkeys(FIELDS, json_values),
+)
+# One valid event of each type; the fuzzer renames owners and breaks one field at a time.
+TEMPLATES = (
+    {"type": "agent_registered", "agent": "a1", "agent_type": "worker", "capacity": 2},
+    {"type": "agent_deregistered", "agent": "a1"},
+    {"type": "agent_heartbeat", "agent": "a1", "cpu": "85 %", "memory": "512 MiB", "queue_depth": 3},
+    {"type": "task_started", "agent": "a1", "agent_type": "worker"},
+    {"type": "task_completed", "agent": "a1", "duration": 1500, "quality_score": 0.9, "cost": 0.01},
+    {"type": "task_failed", "agent": "a1", "reason": "Network timeout", "duration": "2 s"},
+    {
+        "type": "consensus",
+        "council": "c1",
+        "formation_time": 900,
+        "achieved": False,
+        "debate_required": True,
+        "debate_rounds": 2,
+        "constitutional_compliance": False,
+        "violated_principle": "privacy",
+    },
+    {"type": "coordination", "council": "c1", "session": "started", "overhead": 120},
+    {"type": "business", "completed": True, "quality_score": 0.8, "cost": 0.2},
+    {"type": "decision", "council": "c1", "predicted": True, "actual": False},
+    {"type": "queue", "queue": "q1", "depth": 4, "wait": "250 ms"},
+    {
+        "type": "alert",
+        "alert_id": "al1",
+        "alert_type": "system_health",
+        "severity": "critical",
+        "message": 'disk "full"\\ on\nnode',
+        "affected_agents": ["a1"],
+    },
+)
+OWNERS = {"agent": "a", "council": "c", "queue": "q", "alert_id": "al", "violated_principle": "p"}
+
+
+@st.composite
+def mutated_events(draw: st.DrawFn) -> dict[str, Any]:
+    event = dict(draw(st.sampled_from(TEMPLATES)))
+    for key, prefix in OWNERS.items():  # a few owners, so that limits are reached
+        if key in event:
+            event[key] = f"{prefix}{draw(st.integers(0, 6))}"
+    if draw(st.booleans()):
+        event[draw(st.sampled_from(sorted(event)))] = draw(json_values)
+    if draw(st.booleans()):
+        event["id"] = draw(st.sampled_from(["e1", "e2", "e3"]))  # repeats, within and across batches
+    return event
+
+
+batches = st.lists(st.one_of(mutated_events(), event_like), min_size=0, max_size=6)
+
+
+def encode(batch: list[Any], media_type: str) -> bytes:
+    if media_type == "application/json":
+        return json.dumps(batch).encode()
+    return "\n".join(json.dumps(item) for item in batch).encode()
+
+
+def seeded_harness() -> Harness:
+    harness = Harness(TIGHT)
+    harness.send(
+        {"type": "agent_registered", "agent": "seed", "agent_type": "worker", "capacity": 2},
+        {"type": "consensus", "council": "ethics", "formation_time": 100, "achieved": True},
+    )
+    return harness
+
+
+def check_parseable(text: str) -> None:
+    list(text_string_to_metric_families(text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=300), media_type=st.sampled_from([*MEDIA_TYPES, "text/plain"]))
+def test_arbitrary_bytes_are_decoded_or_rejected_with_a_4xx(body: bytes, media_type: str) -> None:
+    decoder = Harness().decoder
+    try:
+        decoder.decode(body, media_type)
+    except InvalidBatch as exc:
+        assert 400 <= exc.status < 500
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=batches, media_type=st.sampled_from(MEDIA_TYPES))
+def test_a_batch_is_applied_whole_or_not_at_all(batch: list[Any], media_type: str) -> None:
+    harness = seeded_harness()
+    before = agent_samples(harness.text())
+    body = encode(batch, media_type)
+    try:
+        events = harness.decoder.decode(body, media_type)
+    except InvalidBatch as exc:
+        event(f"rejected {exc.status}")
+        assert 400 <= exc.status < 500
+        assert exc.status != 400 or exc.reason == "malformed" or exc.problems, "a 400 lists what is wrong"
+        assert agent_samples(harness.text()) == before
+        return
+    # The fast check and the explaining slow check agree: an accepted batch has no problems.
+    fresh = harness.decoder._decode(body, media_type)
+    assert [p for i, e in enumerate(fresh) for p in harness.decoder._post_check(i, e)] == []
+    try:
+        harness.store.apply(events)
+    except LimitExceeded:
+        event("over a limit")
+        assert agent_samples(harness.text()) == before
+        return
+    event("applied")
+    check_parseable(harness.text())
+
+
+@settings(max_examples=150, deadline=None)
+@given(items=st.lists(json_values, max_size=4), media_type=st.sampled_from(MEDIA_TYPES))
+def test_arbitrary_json_never_breaks_the_exposition(items: list[Any], media_type: str) -> None:
+    harness = seeded_harness()
+    with contextlib.suppress(InvalidBatch, LimitExceeded):
+        harness.store.apply(harness.decoder.decode(encode(items, media_type), media_type))
+    check_parseable(harness.text())
+    check_parseable(harness.text(openmetrics=True).replace("# EOF\n", ""))
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    body=st.one_of(st.binary(max_size=200), batches.map(lambda b: encode(b, "application/x-ndjson"))),
+    media_type=st.sampled_from([*MEDIA_TYPES, "text/plain", ""]),
+)
+async def test_the_http_api_answers_every_body_without_a_5xx(exporter: Exporter, body: bytes, media_type: str) -> None:
+    resp = await exporter.client.post("/v1/events", data=body, headers={"Content-Type": media_type})
+    assert resp.status in (202, 400, 413, 415, 429), await resp.text()
+    payload = await resp.json()
+    assert ("accepted" in payload) == (resp.status == 202)
+    metrics = await exporter.client.get("/metrics")
+    assert metrics.status == 200
+    check_parseable(await metrics.text())
