@@ -210,6 +210,6 @@ def test_every_event_type_has_a_decodable_minimal_example(decoder):
 
 @pytest.mark.parametrize("kind", [["task_started"], {"a": 1}, 7, None])
 def test_a_type_that_is_not_a_string_is_a_problem_not_a_crash(decoder, kind):
-    body = json.dumps([{"type": "task_started", "agent": "a"}, {"type": kind, "agent": "a"}])
-    assert problems(decoder, body) == [(1, "type")]
-    assert problems(decoder, body.replace("[{", "{").replace("}]", "}").replace("}, {", "}\n{"), NDJSON) == [(1, "type")]
+    batch = [{"type": "task_started", "agent": "a"}, {"type": kind, "agent": "a"}]
+    assert problems(decoder, json.dumps(batch)) == [(1, "type")]
+    assert problems(decoder, "\n".join(map(json.dumps, batch)), NDJSON) == [(1, "type")]
