@@ -46,14 +46,14 @@ async def serve_sinks() -> AsyncIterator[Sinks]:
 FAST_ROUTE_TIMINGS = {"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h"}
 
 
-def fast_copy(tmp_path: Path, sinks: Sinks) -> Path:
+def fast_copy(tmp_path: Path, sinks: Sinks, timings: dict[str, str] = FAST_ROUTE_TIMINGS) -> Path:
     """The bundle in a temp dir delivering to the sinks, with every wait shortened.
 
     Routing, matchers, grouping labels, inhibition and templates are the bundle's own; beyond
     what the local stack changes (paths, secrets, URLs), only the timings and the office-hours
     window (widened to now, so info is deliverable) change.
     """
-    path = alertmanager_bundle(tmp_path / "alertmanager", sinks.url, FAST_ROUTE_TIMINGS)
+    path = alertmanager_bundle(tmp_path / "alertmanager", sinks.url, timings)
     config = yaml.safe_load(path.read_text())
     [office] = config["time_intervals"]
     office["time_intervals"] = [{"times": [{"start_time": "00:00", "end_time": "24:00"}]}]

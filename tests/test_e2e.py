@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from alerting import Sinks, fast_copy, serve_sinks
+from alerting import FAST_ROUTE_TIMINGS, Sinks, fast_copy, serve_sinks
 from conftest import start_alertmanager
 from generate import render_mixin
 from stack import Stack
@@ -71,6 +71,12 @@ FAST_PROFILE: dict[str, Any] = {
         )
     ],
 }
+
+
+# As in production (group_wait 10-30 s, rules evaluated every 30 s), an alert group waits longer
+# than a rule evaluation, so that an inhibiting alert from another rule group, evaluated a moment
+# later, is in Alertmanager before the alert it mutes is sent.
+E2E_ROUTE_TIMINGS = {**FAST_ROUTE_TIMINGS, "group_wait": "3s"}
 
 
 @functools.cache
@@ -188,7 +194,8 @@ class Scenario:
 @pytest.fixture
 async def scenario(tmp_path: Path) -> AsyncIterator[Scenario]:
     async for sinks in serve_sinks():
-        am_proc, am_url = await asyncio.to_thread(start_alertmanager, fast_copy(tmp_path, sinks), tmp_path)
+        bundle = fast_copy(tmp_path, sinks, E2E_ROUTE_TIMINGS)
+        am_proc, am_url = await asyncio.to_thread(start_alertmanager, bundle, tmp_path)
         stack = await asyncio.to_thread(
             Stack.start,
             tmp_path / "stack",
