@@ -260,3 +260,25 @@ async def test_demo_feeds_every_event_type_and_passes_promtool(spawn: Callable[.
     assert await asyncio.to_thread(promtool_check_metrics, text) == (0, "", "")
     running.proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(running.proc.wait(), timeout=10) == 0, running.output()
+
+
+async def test_sigterm_keeps_metrics_up_for_one_last_scrape(spawn: Callable[..., Any], tmp_path: Path) -> None:
+    running: Running = await spawn("serve", "--config", str(write(tmp_path, "shutdown_grace: 60s\n")))
+    async with aiohttp.ClientSession() as session:
+        await wait_ready(session, running)
+        events = ndjson([{"type": "task_started", "agent": "last-words"}])
+        headers = {"Content-Type": "application/x-ndjson"}
+        async with session.post(f"{running.base_url}/v1/events", data=events, headers=headers) as resp:
+            assert resp.status == 202
+        running.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        async with session.post(f"{running.base_url}/v1/events", data=events, headers=headers) as resp:
+            assert resp.status == 503  # clients keep the batch and retry
+        assert running.proc.returncode is None, "the exporter waits for a last scrape"
+        async with session.get(f"{running.base_url}/metrics") as resp:
+            final = await resp.text()
+        assert value(final, "agency_agent_active_tasks", agent="last-words", agent_type="unknown") == 1
+        started = time.monotonic()
+        returncode = await asyncio.wait_for(running.proc.wait(), timeout=10)
+    assert returncode == 0, running.output()
+    assert time.monotonic() - started < 5  # the scrape ended the grace period, not its 60 s

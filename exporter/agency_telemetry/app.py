@@ -38,6 +38,7 @@ class Ingest:
             config.agent_types, config.limits.max_label_length, config.limits.max_events_per_batch
         )
         self.accepting = True
+        self.final_scrape = asyncio.Event()  # set by the first scrape after ingest stopped
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -138,6 +139,9 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         await response.write(compressor.flush())
     exposition.self_metrics.scrape_duration.observe(busy)
     await response.write_eof()
+    ingest = request.app[INGEST]
+    if not ingest.accepting:
+        ingest.final_scrape.set()
     return response
 
 
@@ -237,7 +241,12 @@ async def start_server(app: web.Application, host: str, port: int, shutdown_time
     return runner
 
 
-async def stop_server(runner: web.AppRunner, shutdown_timeout: float) -> None:
-    """Drain ingest requests in flight, then shut down (aiohttp waits for other handlers)."""
-    await runner.app[INGEST].stop(shutdown_timeout)
+async def stop_server(runner: web.AppRunner, shutdown_timeout: float, grace: float = 0.0) -> None:
+    """Drain ingest requests in flight; then, for up to ``grace`` seconds, keep serving /metrics
+    until Prometheus has scraped the final values once; then shut down (aiohttp waits for other
+    handlers)."""
+    ingest = runner.app[INGEST]
+    await ingest.stop(shutdown_timeout)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(ingest.final_scrape.wait(), grace)
     await runner.cleanup()

@@ -65,7 +65,7 @@ async def _run(args: argparse.Namespace, config: Config, host: str, port: int) -
     fleet_stop.set()
     if fleet is not None:
         await fleet
-    await stop_server(runner, config.shutdown_timeout)
+    await stop_server(runner, config.shutdown_timeout, config.shutdown_grace)
     return 0
 
 

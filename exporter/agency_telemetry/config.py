@@ -138,6 +138,7 @@ class Config(_Section):
         default_factory=lambda: list(DEFAULT_ERROR_CLASSES)
     )
     shutdown_timeout: Seconds = Seconds(10)
+    shutdown_grace: Seconds = Seconds(0)
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)
