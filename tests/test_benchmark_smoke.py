@@ -63,3 +63,14 @@ def test_time_to_page_reports_every_phase_from_a_real_page() -> None:
     assert measured["for"] >= 3.0 - 0.01
     assert measured["total"] == pytest.approx(sum(v for k, v in measured.items() if k != "total"), abs=0.2)
     assert re.search(r"for 10m\s*$", result.stdout, re.MULTILINE), "the production column reads config.libsonnet"
+
+
+def test_soak_rotates_agents_past_their_ttl_and_reports_rss() -> None:
+    command = [sys.executable, "benchmarks/soak.py", "--duration", "10", "--ttl", "2", "--rotate", "1", "--every", "2"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if re.match(r"\s*\d+\s+[\d,]+\s", line)]
+    assert len(rows) >= 4, result.stdout
+    expired = [float(row[5].replace(",", "")) for row in rows]
+    assert expired[-1] > 0, "agents past their TTL are expired"
+    assert "RSS once the first generations expired" in result.stdout
