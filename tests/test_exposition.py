@@ -11,39 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from agency_telemetry.catalogue import FAMILIES
 
 from conftest import promtool_check_metrics
-from helpers_store import Harness
+from helpers_store import ONE_OF_EACH, Harness
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-J1 = {"agent": "judge-1", "agent_type": "constitutional_judge"}
-ONE_OF_EACH = (
-    {"type": "agent_registered", "capacity": 2, **J1},
-    {"type": "agent_heartbeat", "cpu": 0.4, "memory": 1024, "queue_depth": 1, **J1},
-    {"type": "task_started", **J1},
-    {"type": "task_completed", "duration": 900, "quality_score": 0.8, "cost": 0.1, **J1},
-    {"type": "task_failed", "reason": "timeout", "duration": 100, **J1},
-    {"type": "decision", "predicted": True, "actual": True, **J1},
-    {
-        "type": "consensus",
-        "council": "ethics",
-        "formation_time": 1200,
-        "achieved": False,
-        "debate_required": True,
-        "debate_rounds": 2,
-        "constitutional_compliance": False,
-        "violated_principle": "fairness",
-    },
-    {"type": "coordination", "council": "ethics", "session": "started", "overhead": 100},
-    {"type": "business", "completed": True, "quality_score": 0.9, "cost": 0.2},
-    {"type": "decision", "council": "ethics", "predicted": False, "actual": True},
-    {"type": "queue", "queue": "intake", "depth": 3, "wait": "1 s"},
-    {
-        "type": "alert",
-        "alert_id": "a1",
-        "alert_type": "quality_degradation",
-        "severity": "critical",
-        "message": 'x "y"',
-    },
-)
 
 
 def populated() -> Harness:

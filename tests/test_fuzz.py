@@ -19,7 +19,7 @@ from agency_telemetry.events import EVENT_CLASSES, EVENT_TYPES, InvalidBatch
 from agency_telemetry.store import LimitExceeded
 
 from conftest import Exporter, agent_samples
-from helpers_store import Harness
+from helpers_store import ONE_OF_EACH, Harness
 
 MEDIA_TYPES = ("application/json", "application/x-ndjson")
 FIELDS = sorted({name for cls in EVENT_CLASSES for name in cls.__struct_fields__})
@@ -43,36 +43,7 @@ event_like = st.fixed_dictionaries(
     optional=dict.fromkeys(FIELDS, json_values),
 )
 # One valid event of each type; the fuzzer renames owners and breaks one field at a time.
-TEMPLATES = (
-    {"type": "agent_registered", "agent": "a1", "agent_type": "worker", "capacity": 2},
-    {"type": "agent_deregistered", "agent": "a1"},
-    {"type": "agent_heartbeat", "agent": "a1", "cpu": "85 %", "memory": "512 MiB", "queue_depth": 3},
-    {"type": "task_started", "agent": "a1", "agent_type": "worker"},
-    {"type": "task_completed", "agent": "a1", "duration": 1500, "quality_score": 0.9, "cost": 0.01},
-    {"type": "task_failed", "agent": "a1", "reason": "Network timeout", "duration": "2 s"},
-    {
-        "type": "consensus",
-        "council": "c1",
-        "formation_time": 900,
-        "achieved": False,
-        "debate_required": True,
-        "debate_rounds": 2,
-        "constitutional_compliance": False,
-        "violated_principle": "privacy",
-    },
-    {"type": "coordination", "council": "c1", "session": "started", "overhead": 120},
-    {"type": "business", "completed": True, "quality_score": 0.8, "cost": 0.2},
-    {"type": "decision", "council": "c1", "predicted": True, "actual": False},
-    {"type": "queue", "queue": "q1", "depth": 4, "wait": "250 ms"},
-    {
-        "type": "alert",
-        "alert_id": "al1",
-        "alert_type": "system_health",
-        "severity": "critical",
-        "message": 'disk "full"\\ on\nnode',
-        "affected_agents": ["a1"],
-    },
-)
+TEMPLATES = (*ONE_OF_EACH, {"type": "agent_deregistered", "agent": "judge-1"})
 OWNERS = {"agent": "a", "council": "c", "queue": "q", "alert_id": "al", "violated_principle": "p"}
 
 
