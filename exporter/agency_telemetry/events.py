@@ -25,7 +25,7 @@ from msgspec import Meta, Struct
 from .units import DURATION, RATIO, SIZE, Dimension, UnitError, parse_quantity
 
 ID_PATTERN = r"^[A-Za-z0-9_.:/-]+\Z"  # \Z, not $: msgspec searches, and $ also matches before a final newline
-_LABEL_CHARACTERS = re.compile(r"[A-Za-z0-9_.:/-]+")  # what ID_PATTERN allows, for fullmatch
+_LABEL_VALUE = re.compile(ID_PATTERN)  # anchored at both ends: match() checks the whole value
 KNOWN_LABELS_MAX = 100_000  # label values remembered as valid; the set starts over when full
 MAX_TEXT_LENGTH = 1024  # free text (failure reasons, alert messages); never more than this
 
@@ -447,7 +447,10 @@ class EventDecoder:
         return True
 
     def _learn_label(self, value: str) -> bool:
-        if len(value) > self.max_label_length or _LABEL_CHARACTERS.fullmatch(value) is None:
+        """Checks a label value seen for the first time (rare: not worth a second copy of the rules)."""
+        try:
+            self._check_label(value)
+        except ValueError:
             return False
         if len(self._known_labels) >= KNOWN_LABELS_MAX:
             self._known_labels.clear()
@@ -469,7 +472,7 @@ class EventDecoder:
         return problems
 
     def _check_label(self, value: str) -> str:
-        if _LABEL_CHARACTERS.fullmatch(value) is None:
+        if _LABEL_VALUE.match(value) is None:
             raise ValueError(f"{value!r} is not a valid label value: use only letters, digits and _ . : / -")
         if len(value) > self.max_label_length:
             raise ValueError(
