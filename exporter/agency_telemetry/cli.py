@@ -9,6 +9,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
+import msgspec
+
 from . import __version__
 from .app import create_app, start_server, stop_server
 from .config import Config, ConfigError, load_config, parse_listen
@@ -22,7 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(args.config)
+        if getattr(args, "web_config_file", None):
+            config = msgspec.structs.replace(config, web_config_file=args.web_config_file)
         if args.command == "check-config":
+            create_app(config)  # reads the web configuration and tokens files it names
             print(f"{args.config}: OK ({len(config.agent_types)} agent types, max {config.limits.max_agents} agents)")
             return 0
         listen = args.listen or (DEMO_LISTEN if args.command == "demo" and args.config is None else config.listen)
@@ -51,11 +56,17 @@ async def _run(args: argparse.Namespace, config: Config, host: str, port: int) -
     if args.duration:
         loop.call_later(args.duration, stop.set)
     try:
-        runner = await start_server(create_app(config), host, port, config.shutdown_timeout)
+        app = create_app(config)
+    except ConfigError as exc:
+        print(f"agency-telemetry: {exc}", file=sys.stderr)
+        return 2
+    try:
+        server = await start_server(app, host, port)
     except OSError as exc:
         print(f"agency-telemetry: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
-    print(f"agency-telemetry {__version__} listening on http://{host}:{port}/ (metrics: /metrics)", flush=True)
+    url = f"{'https' if server.tls else 'http'}://{host}:{server.port}/"
+    print(f"agency-telemetry {__version__} listening on {url} (metrics: /metrics)", flush=True)
     fleet_stop = asyncio.Event()
     fleet = None
     if args.command == "demo":
@@ -65,7 +76,7 @@ async def _run(args: argparse.Namespace, config: Config, host: str, port: int) -
     fleet_stop.set()
     if fleet is not None:
         await fleet
-    await stop_server(runner, config.shutdown_timeout, config.shutdown_grace)
+    await stop_server(server, config.shutdown_timeout, config.shutdown_grace)
     return 0
 
 
@@ -82,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--listen", help="HOST:PORT to listen on (overrides the file's listen)")
         command.add_argument(
             "--duration", type=float, default=0, help="stop after this many seconds (0: run until stopped)"
+        )
+        command.add_argument(
+            "--web.config.file",
+            dest="web_config_file",
+            help="exporter-toolkit web configuration (TLS, basic auth); overrides the file's web_config_file",
         )
     demo = commands.choices["demo"]
     demo.add_argument("--agents", type=int, default=24, help="agents in the simulated fleet")

@@ -11,7 +11,7 @@ import itertools
 import re
 import typing
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import yaml
@@ -21,6 +21,7 @@ from .events import ID_PATTERN
 from .units import SECONDS, SIZE, UnitError, parse_quantity
 
 DEFAULT_PORT = 9477
+T = TypeVar("T", bound=Struct)
 
 Positive = Annotated[int, Meta(ge=1)]
 Name = Annotated[str, Meta(pattern=ID_PATTERN, max_length=64)]
@@ -67,6 +68,14 @@ class Limits(_Section):
     max_label_length: Annotated[int, Meta(ge=1, le=1024)] = 128
     max_events_per_batch: Positive = 10_000
     max_body_size: ByteSize = ByteSize(16 * 2**20)
+    # Ingest requests in flight at once (reading, decoding, applying); more get 503 and retry.
+    # Bounds memory to about max_concurrent_ingest x max_body_size.
+    max_concurrent_ingest: Positive = 64
+    # A connection must send a complete request header within this time of opening or of its
+    # previous response, else it is closed: slow or idle clients cannot hold connections.
+    idle_timeout: Seconds = Seconds(60)
+    # An ingest body must arrive within this time once its header has (408 otherwise).
+    body_timeout: Seconds = Seconds(60)
 
 
 class Expiry(_Section):
@@ -139,6 +148,8 @@ class Config(_Section):
     )
     shutdown_timeout: Seconds = Seconds(10)
     shutdown_grace: Seconds = Seconds(0)
+    web_config_file: str | None = None  # exporter-toolkit web configuration: TLS, basic auth
+    ingest_tokens_file: str | None = None  # bearer tokens allowed to POST /v1/events
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)
@@ -159,17 +170,38 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 def load_config(path: str | Path | None) -> Config:
-    """The configuration in ``path`` (defaults for everything it leaves out), or defaults."""
+    """The configuration in ``path`` (defaults for everything it leaves out), or defaults.
+
+    Files it names by a relative path are found next to it, wherever the exporter is started."""
     if path is None:
         return Config()
+    config = load_yaml(path, Config, "configuration file")
+    directory = Path(path).parent
+    resolved = {
+        key: str(directory / value)
+        for key in ("web_config_file", "ingest_tokens_file")
+        if (value := getattr(config, key)) is not None
+    }
+    return msgspec.structs.replace(config, **resolved)
+
+
+def load_yaml(path: str | Path, root: type[T], what: str) -> T:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror}") from None
-    return parse_config(text, source=str(path))
+        raise ConfigError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+    return parse_yaml(text, str(path), root)
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:
+    return parse_yaml(text, source, Config)
+
+
+def parse_yaml(text: str, source: str, root: type[T]) -> T:
+    """``text`` read as the settings struct ``root``: strict keys, units, key-path errors.
+
+    Shared by every file the exporter reads (configuration, web configuration, ingest tokens)
+    so they all reject mistakes the same way."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -179,26 +211,26 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
     try:
-        return msgspec.convert(data, Config, dec_hook=_decode_setting)
+        return msgspec.convert(data, root, dec_hook=_decode_setting)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {_readable(str(exc))}") from None
+        raise ConfigError(f"{source}: {_readable(str(exc), root)}") from None
 
 
-def _readable(message: str) -> str:
+def _readable(message: str, root: type[Struct]) -> str:
     """msgspec says ``... - at `$.limits.max_agents```; lead with the key path instead."""
     match = re.search(r" - at `\$\.?([^`]*)`$", message)
     path = match.group(1) if match else ""
     text = message[: match.start()] if match else message
     if text.startswith("Object contains unknown field"):
-        section = _section_at(path)
+        section = _section_at(path, root)
         if section is not None:
             text += f"; allowed keys here: {', '.join(section.__struct_fields__)}"
     return f"{path}: {text}" if path else text
 
 
-def _section_at(path: str) -> type[Struct] | None:
-    """The config section type at a msgspec path like ``limits`` or ``error_classes[2]``."""
-    section: type[Struct] = Config
+def _section_at(path: str, root: type[Struct]) -> type[Struct] | None:
+    """The settings section type at a msgspec path like ``limits`` or ``error_classes[2]``."""
+    section: type[Struct] = root
     for key in filter(None, re.sub(r"\[\d+\]", "", path).split(".")):
         hint = typing.get_type_hints(section).get(key)
         candidate = typing.get_args(hint)[0] if typing.get_origin(hint) in (list, tuple) else hint

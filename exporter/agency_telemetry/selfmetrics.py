@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import platform
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -16,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from . import __version__
 from .events import EVENT_TYPES, Event, event_type
+from .reload import Reloadable
 from .store import Store
 
 # In the text format every counter's `_created` would be one more gauge series, which
@@ -34,7 +36,13 @@ REJECTION_REASONS = (
     "active_alerts_limit",
     "principles_limit",
     "shutting_down",
+    "overloaded",
+    "body_timeout",
+    "unauthorized",
+    "forbidden",
+    "rate_limited",
 )
+WEB_REJECTION_REASONS = ("basic_auth", "rate_limit", "handshake", "client_san")
 
 
 class SelfMetrics:
@@ -67,10 +75,28 @@ class SelfMetrics:
             registry=self.registry,
         )
         build.labels(__version__, platform.python_version()).set(1)
+        self.web_rejections = Counter(
+            "agency_exporter_web_rejected",
+            "Requests (basic_auth, rate_limit) and connections (handshake, client_san) refused "
+            "under the web configuration file, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
         for reason in REJECTION_REASONS:
             self.events_rejected.labels(reason)
             self.requests_rejected.labels(reason)
+        self.reloadables: list[Reloadable[Any]] = []
         self.registry.register(_StoreCollector(store, self))
+        self.registry.register(_ReloadCollector(self.reloadables))
+
+    def watch(self, reloadables: list[Reloadable[Any]]) -> None:
+        """Report on these reloaded files: web configuration, ingest tokens."""
+        self.reloadables.extend(reloadables)
+        for reason in WEB_REJECTION_REASONS if any(r.kind == "web_config" for r in reloadables) else ():
+            self.web_rejections.labels(reason)
+
+    def web_rejected(self, reason: str) -> None:
+        self.web_rejections.labels(reason).inc()
 
     def received(self, events: list[Event]) -> None:
         for cls, count in collections.Counter(map(type, events)).items():
@@ -142,3 +168,30 @@ class _StoreCollector(Collector):
         yield GaugeMetricFamily(
             "agency_exporter_dedup_ids", "Event ids remembered for deduplication.", value=store.dedup_ids
         )
+
+
+class _ReloadCollector(Collector):
+    def __init__(self, reloadables: list[Reloadable[Any]]) -> None:
+        self.reloadables = reloadables
+
+    def collect(self) -> Iterator[Metric]:
+        if not self.reloadables:
+            return
+        success = GaugeMetricFamily(
+            "agency_exporter_reload_success",
+            "1 when the last reload of the file succeeded; 0 while the previous settings stay in force.",
+            labels=["file"],
+        )
+        when = GaugeMetricFamily(
+            "agency_exporter_reload_success_timestamp_seconds",
+            "When the file was last loaded successfully.",
+            labels=["file"],
+        )
+        failures = CounterMetricFamily(
+            "agency_exporter_reload_failures", "Reloads of the file that failed.", labels=["file"]
+        )
+        for reloadable in self.reloadables:
+            success.add_metric([reloadable.kind], int(reloadable.success))
+            when.add_metric([reloadable.kind], reloadable.success_time)
+            failures.add_metric([reloadable.kind], reloadable.failures)
+        yield from (success, when, failures)

@@ -2,9 +2,10 @@
 
 Every event gets an ``id`` when it is handed over, so a batch that reached the exporter but
 whose answer was lost can be sent again: the exporter acknowledges the repeat as a duplicate.
-Connection errors, 5xx and 429 are retried with exponential backoff and full jitter, for as
-long as it takes; a 400 is never retried — the exporter said the events are invalid, and
-sending them again cannot help — it is logged and handed to ``on_rejected``.
+Connection errors, 5xx and 429 are retried with exponential backoff and full jitter, never
+sooner than the exporter's ``Retry-After``, for as long as it takes; a 400 is never retried —
+the exporter said the events are invalid, and sending them again cannot help — it is logged
+and handed to ``on_rejected``.
 
 The buffer holds at most ``max_buffer`` events that are not yet in flight. When it is full,
 the oldest waiting event is dropped (counted in :attr:`Stats.dropped`): fresh data is worth
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -55,6 +57,7 @@ class ClientSettings:
     backoff_initial: float = 0.2  # first retry waits up to this long …
     backoff_max: float = 30.0  # … doubling up to this cap
     token: str | None = None  # bearer token, when the exporter asks for one
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False)  # https: private CA, client cert
     on_rejected: RejectedHandler | None = field(default=None, repr=False)
 
 
@@ -111,7 +114,10 @@ class AsyncClient:
             if self.settings.token:
                 headers["Authorization"] = f"Bearer {self.settings.token}"
             self._session = aiohttp.ClientSession(
-                base_url=self.settings.url, headers=headers, timeout=aiohttp.ClientTimeout(total=self.settings.timeout)
+                base_url=self.settings.url,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
+                connector=aiohttp.TCPConnector(ssl=self.settings.ssl_context or True),
             )
             self._task = asyncio.create_task(self._run(), name="agency-telemetry-client")
         return self
@@ -160,7 +166,7 @@ class AsyncClient:
         body = b"\n".join(msgspec.json.encode(event) for event in batch)
         attempt = 0
         while True:
-            status, answer = await self._post(body)
+            status, answer, retry_after = await self._post(body)
             if status == 202:
                 self.stats.sent += len(batch)
                 self.stats.duplicates += int(answer.get("duplicates", 0))
@@ -176,10 +182,12 @@ class AsyncClient:
             attempt += 1
             self.stats.retries += 1
             delay = random.uniform(0, min(self.settings.backoff_max, self.settings.backoff_initial * 2**attempt))
+            delay = max(delay, min(retry_after, self.settings.backoff_max))  # the exporter knows best
             log.debug("agency-telemetry batch of %d not delivered (%s); retrying in %.2fs", len(batch), status, delay)
             await asyncio.sleep(delay)
 
-    async def _post(self, body: bytes) -> tuple[int | None, dict[str, Any]]:
+    async def _post(self, body: bytes) -> tuple[int | None, dict[str, Any], float]:
+        """The status (None when unreachable), the JSON answer, and Retry-After in seconds (0 if none)."""
         assert self._session is not None
         try:
             async with self._session.post("/v1/events", data=body) as resp:
@@ -187,10 +195,12 @@ class AsyncClient:
                     answer = await resp.json(content_type=None)
                 except (ValueError, aiohttp.ContentTypeError):
                     answer = {}
-                return resp.status, answer if isinstance(answer, dict) else {}
+                retry_after = resp.headers.get("Retry-After", "")
+                wait = float(retry_after) if retry_after.isdigit() else 0.0
+                return resp.status, answer if isinstance(answer, dict) else {}, wait
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.debug("agency-telemetry exporter unreachable: %s", exc)
-            return None, {}
+            return None, {}, 0.0
 
     def _reject(self, batch: list[Event], status: int, answer: dict[str, Any]) -> None:
         self.stats.rejected += len(batch)
