@@ -107,6 +107,8 @@
       anomaly: '15m',
       workflowEmergency: '5m',
       exporterRejecting: '15m',
+      exporterAuth: '10m',  // a client with an old token retries for a while before anyone sees it
+      exporterReload: '5m',  // a file being rewritten in two steps may fail to load once
       reportedAlert: '0m',  // the agent already decided; route it at once
     },
 
@@ -145,6 +147,8 @@
       workflowEmergency: 'emergency',
       exporterRejecting: 'warning',
       exporterLimit: 'warning',
+      exporterAuth: 'warning',  // routed to the security channel by alert_type security_violation
+      exporterReload: 'warning',
       healthScore: 'warning',
     },
 

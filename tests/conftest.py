@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agency_telemetry.app import create_app
 from agency_telemetry.config import Config, parse_config
 
-from local_stack import free_port, wait_ready
+from local_stack import free_port, stop_process, wait_ready
 
 
 def ndjson(events: Iterable[dict[str, Any]]) -> bytes:
@@ -58,22 +58,28 @@ def promtool_check_metrics(text: str) -> tuple[int, str, str]:
 
 def start_alertmanager(config: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """A real Alertmanager on a free loopback port with temp storage and no cluster; waits until ready."""
+    storage = tmp_path / "alertmanager-data"
+    arguments = [f"--config.file={config}", f"--storage.path={storage}", "--cluster.listen-address="]
+    return start_daemon("prometheus-alertmanager", arguments, tmp_path)
+
+
+def start_daemon(binary: str, arguments: list[str], tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A Prometheus-style server (``--web.listen-address``) on a free loopback port, logging to
+    ``tmp_path``; returns once its ``/-/ready`` answers."""
     port = free_port()
-    log = tmp_path / "alertmanager.log"
+    log = tmp_path / f"{binary}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [
-                require_binary("prometheus-alertmanager"),
-                f"--config.file={config}",
-                f"--storage.path={tmp_path / 'alertmanager-data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-            ],
+            [require_binary(binary), *arguments, f"--web.listen-address=127.0.0.1:{port}"],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    wait_ready(proc, f"{url}/-/ready", log, timeout=20)
+    try:
+        wait_ready(proc, f"{url}/-/ready", log, timeout=30)
+    except Exception:
+        stop_process(proc)
+        raise
     return proc, url
 
 

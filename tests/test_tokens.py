@@ -156,12 +156,18 @@ async def test_a_broken_tokens_file_keeps_the_previous_tokens_and_says_so(secure
     assert value(await secured.metrics(), "agency_exporter_reload_success", file="ingest_tokens") == 1
 
 
+async def rate_limited(make_exporter: Callable[..., Any], tmp_path: Path, rate: int, burst: int) -> Exporter:
+    """An exporter whose one token, ADMIN_TOKEN, may send ``rate`` events a second, ``burst`` at once."""
+    path = tmp_path / "tokens.yml"
+    path.write_text(tokens_yaml(f"{{name: limited, token: {ADMIN_TOKEN}, rate_limit: {rate}, burst: {burst}}}"))
+    exporter: Exporter = await make_exporter(f"ingest_tokens_file: {path}\n")
+    return exporter
+
+
 async def test_a_rate_limited_token_gets_429_with_retry_after(
     make_exporter: Callable[..., Any], tmp_path: Path
 ) -> None:
-    path = tmp_path / "tokens.yml"
-    path.write_text(tokens_yaml(f"{{name: slow, token: {ADMIN_TOKEN}, rate_limit: 10, burst: 20}}"))
-    exporter = await make_exporter(f"ingest_tokens_file: {path}\n")
+    exporter = await rate_limited(make_exporter, tmp_path, rate=10, burst=20)
     batch = ndjson([task(f"worker-{i}") for i in range(15)])
     assert (await post(exporter, batch, ADMIN_TOKEN))[0] == 202
     status, answer, headers = await post(exporter, batch, ADMIN_TOKEN)
@@ -177,9 +183,7 @@ async def test_a_rate_limited_token_gets_429_with_retry_after(
 async def test_the_sdk_waits_out_a_rate_limit_and_delivers_everything_once(
     make_exporter: Callable[..., Any], tmp_path: Path
 ) -> None:
-    path = tmp_path / "tokens.yml"
-    path.write_text(tokens_yaml(f"{{name: sdk, token: {ADMIN_TOKEN}, rate_limit: 100, burst: 100}}"))
-    exporter = await make_exporter(f"ingest_tokens_file: {path}\n")
+    exporter = await rate_limited(make_exporter, tmp_path, rate=100, burst=100)
     url = str(exporter.client.make_url(""))
     async with AsyncClient(url, token=ADMIN_TOKEN, batch_size=100, flush_interval=0.01) as client:
         for i in range(250):

@@ -156,7 +156,7 @@ class WebConfigFile(_Strict):
 
     def __post_init__(self) -> None:
         for user, hashed in self.basic_auth_users.items():
-            if not (hashed.startswith(BCRYPT_PREFIXES) and len(hashed) == 60):
+            if not (hashed.startswith(BCRYPT_PREFIXES) and len(hashed) == 60 and hashed[4:6].isdigit()):
                 raise ValueError(
                     f"basic_auth_users: the password of {user!r} must be a bcrypt hash "
                     "(htpasswd -nBC 10 \"\" | tr -d ':\\n'), not the password itself"
@@ -244,6 +244,8 @@ class BasicAuth:
     def __init__(self, users: dict[str, str], cache: dict[bytes, bool] | None = None) -> None:
         self.users = {user: hashed.encode() for user, hashed in users.items()}
         self.cache = cache if cache is not None else {}
+        # as costly as the users' own hashes ("$2y$10$..." -> 10), so timing tells nothing
+        self.unknown_user_hash = _unknown_user_hash(max(int(h[4:6]) for h in self.users.values()))
 
     async def check(self, authorization: str | None) -> bool:
         credentials = _basic_credentials(authorization)
@@ -251,7 +253,7 @@ class BasicAuth:
             return False
         user, password = credentials
         known = user in self.users
-        hashed = self.users[user] if known else _unknown_user_hash()
+        hashed = self.users[user] if known else self.unknown_user_hash
         key = hashlib.sha256(b"\0".join((user.encode(), password, hashed))).digest()
         verdict = self.cache.get(key)
         if verdict is None:
@@ -278,8 +280,8 @@ def _basic_credentials(authorization: str | None) -> tuple[str, bytes] | None:
 
 
 @functools.cache
-def _unknown_user_hash() -> bytes:
-    return bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(10))
+def _unknown_user_hash(cost: int) -> bytes:
+    return bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(cost))
 
 
 class TLSUpgrade(asyncio.Protocol):
