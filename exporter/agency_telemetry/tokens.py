@@ -26,15 +26,7 @@ from typing import Annotated
 from msgspec import Meta, Struct
 
 from .config import ConfigError, load_yaml
-from .events import (
-    Alert,
-    Business,
-    Consensus,
-    Coordination,
-    Decision,
-    Event,
-    QueueSample,
-)
+from .events import EVENT_CLASSES, AgentEvent, Alert, Business, Consensus, Coordination, Decision, Event, QueueSample
 
 SCOPE_KINDS = ("agents", "councils", "queues")
 VERDICTS_MAX = 100_000  # ids remembered per token as in or out of scope; starts over when full
@@ -93,15 +85,15 @@ class Scope:
         self.fleet = bool(entry.fleet) or self.unrestricted
         self.patterns = {kind: tuple(getattr(entry, kind) or ()) for kind in SCOPE_KINDS}
         self._matchers = {kind: _matcher(patterns) for kind, patterns in self.patterns.items()}
-        self._verdicts: dict[tuple[str, str], bool] = {}
+        self._verdicts: dict[str, dict[str, bool]] = {kind: {} for kind in SCOPE_KINDS}
 
     def allows(self, kind: str, value: str) -> bool:
-        key = (kind, value)
-        verdict = self._verdicts.get(key)
+        verdicts = self._verdicts[kind]
+        verdict = verdicts.get(value)
         if verdict is None:
-            if len(self._verdicts) >= VERDICTS_MAX:
-                self._verdicts.clear()
-            verdict = self._verdicts[key] = self._matchers[kind](value)
+            if len(verdicts) >= VERDICTS_MAX:
+                verdicts.clear()
+            verdict = verdicts[value] = self._matchers[kind](value)
         return verdict
 
     def describe(self) -> str:
@@ -131,17 +123,21 @@ class Forbidden(Exception):
     """A batch names something outside the token's scope; the message says what and where."""
 
 
-def _owners(event: Event) -> Iterable[tuple[str, str | None]]:
-    """(scope kind, id) for every owner the event writes to; ("fleet", None) for none."""
-    agent = getattr(event, "agent", None)
-    if agent is not None:
-        yield "agents", agent
-    if isinstance(event, Consensus | Coordination | Decision) and event.council is not None:
-        yield "councils", event.council
-    if isinstance(event, QueueSample):
-        yield "queues", event.queue
-    if isinstance(event, Business | Alert):
-        yield "fleet", None
+def _owner_fields(cls: type[Event]) -> tuple[tuple[str, str | None], ...]:
+    """(scope kind, field) of every owner an event class names; ("fleet", None) for none."""
+    if issubclass(cls, AgentEvent):
+        return (("agents", "agent"),)
+    if cls is Decision:
+        return (("agents", "agent"), ("councils", "council"))  # one of the two is set
+    if issubclass(cls, Consensus | Coordination):
+        return (("councils", "council"),)
+    if cls is QueueSample:
+        return (("queues", "queue"),)
+    assert issubclass(cls, Business | Alert), cls
+    return (("fleet", None),)
+
+
+OWNER_FIELDS = {cls: _owner_fields(cls) for cls in EVENT_CLASSES}
 
 
 class Tokens:
@@ -171,15 +167,23 @@ class Tokens:
         scope = token.scope
         if scope.unrestricted:
             return
+        allows = scope.allows
         for index, event in enumerate(events):
-            for kind, value in _owners(event):
-                allowed = scope.fleet if value is None else scope.allows(kind, value)
-                if not allowed:
-                    what = f"{kind[:-1]} {value!r}" if value is not None else "fleet-wide events"
-                    raise Forbidden(
-                        f"event {index}: token {token.name!r} may not send events about {what}; "
-                        f"its scope is {scope.describe()} (ingest tokens file)"
-                    )
+            for kind, field in OWNER_FIELDS[event.__class__]:
+                if field is None:
+                    if not scope.fleet:
+                        raise _forbidden(token, index, "fleet-wide events")
+                    continue
+                value = getattr(event, field)
+                if value is not None and not allows(kind, value):
+                    raise _forbidden(token, index, f"{kind[:-1]} {value!r}")
+
+
+def _forbidden(token: Token, index: int, what: str) -> Forbidden:
+    return Forbidden(
+        f"event {index}: token {token.name!r} may not send events about {what}; "
+        f"its scope is {token.scope.describe()} (ingest tokens file)"
+    )
 
 
 def load_tokens(path: str | Path, previous: Tokens | None = None) -> tuple[Tokens, list[Path]]:
