@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
@@ -48,11 +51,18 @@ OWNERS = {"agent": "a", "council": "c", "queue": "q", "alert_id": "al", "violate
 
 
 @st.composite
-def mutated_events(draw: st.DrawFn) -> dict[str, Any]:
+def renamed_events(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid event whose owners are one of a few names, so that limits are reached."""
     event = dict(draw(st.sampled_from(TEMPLATES)))
-    for key, prefix in OWNERS.items():  # a few owners, so that limits are reached
+    for key, prefix in OWNERS.items():
         if key in event:
             event[key] = f"{prefix}{draw(st.integers(0, 6))}"
+    return event
+
+
+@st.composite
+def mutated_events(draw: st.DrawFn) -> dict[str, Any]:
+    event = draw(renamed_events())
     if draw(st.booleans()):
         event[draw(st.sampled_from(sorted(event)))] = draw(json_values)
     if draw(st.booleans()):
@@ -144,3 +154,54 @@ async def test_the_http_api_answers_every_body_without_a_5xx(exporter: Exporter,
     metrics = await exporter.client.get("/metrics")
     assert metrics.status == 200
     check_parseable(await metrics.text())
+
+
+SCOPED_TOKEN = "scoped-token-0123456789"
+ADMIN_TOKEN = "admin-token-0123456789"
+
+
+@pytest.fixture
+async def secured(make_exporter: Callable[..., Any], tmp_path: Path) -> Exporter:
+    """An exporter with an ingest tokens file: one token scoped to agents a0-a2, one unscoped."""
+    tokens = tmp_path / "tokens.yml"
+    tokens.write_text(
+        f"tokens:\n  - {{name: scoped, token: {SCOPED_TOKEN}, agents: ['a[0-2]'], rate_limit: 1000000}}\n"
+        f"  - {{name: admin, token: {ADMIN_TOKEN}}}\n"
+    )
+    exporter: Exporter = await make_exporter(f"ingest_tokens_file: {tokens}\n")
+    return exporter
+
+
+header_text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40)  # what HTTP can carry
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    body=st.one_of(st.binary(max_size=200), batches, st.lists(renamed_events(), min_size=1, max_size=5)).map(
+        lambda b: b if isinstance(b, bytes) else encode(b, "application/x-ndjson")
+    ),
+    authorization=st.one_of(
+        st.none(),
+        header_text,
+        header_text.map("Bearer {}".format),
+        st.sampled_from([f"Bearer {SCOPED_TOKEN}", f"bearer  {SCOPED_TOKEN} "]),
+        st.just(f"Bearer {ADMIN_TOKEN}"),
+    ),
+)
+async def test_authenticated_ingest_answers_every_request_without_a_5xx(
+    secured: Exporter, body: bytes, authorization: str | None
+) -> None:
+    """Any header and body: a 2xx/4xx, and a refused request (401, 403, 4xx) changes nothing."""
+    before = agent_samples(await secured.metrics())
+    headers = {"Content-Type": "application/x-ndjson"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    resp = await secured.client.post("/v1/events", data=body, headers=headers)
+    assert resp.status in (202, 400, 401, 403, 413, 415, 429), await resp.text()
+    event(f"status {resp.status}")
+    text = await secured.metrics()
+    check_parseable(text)
+    if resp.status != 202:
+        assert agent_samples(text) == before
