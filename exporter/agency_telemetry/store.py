@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Callable, Container, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .catalogue import (
@@ -103,6 +103,7 @@ class Entity:
 class StoreStats:
     """Counts the exporter reports about itself (agency_exporter_*)."""
 
+    received: collections.Counter[type[Event]] = field(default_factory=collections.Counter)  # duplicates included
     duplicates: int = 0
     dedup_evicted: int = 0
     expired_agents: int = 0
@@ -165,14 +166,16 @@ class Store:
     def apply(self, events: list[Event]) -> Applied:
         """Apply a validated batch entirely, or raise :class:`LimitExceeded` and change nothing."""
         now, wall = self.clock(), self.wall_clock()
+        per_type = collections.Counter(map(type, events))
         fresh, new_ids = self._drop_duplicates(events, now)
-        self._check_limits(fresh)
+        self._check_limits(fresh, per_type)
         handlers = self._handlers
         for event in fresh:
             handlers[type(event)](event, now, wall)
         self._remember(new_ids, now)
         duplicates = len(events) - len(fresh)
         self.stats.duplicates += duplicates
+        self.stats.received.update(per_type)
         return Applied(len(fresh), duplicates)
 
     def _drop_duplicates(self, events: list[Event], now: float) -> tuple[list[Event], list[str]]:
@@ -210,9 +213,10 @@ class Store:
                 break
             del seen[key]
 
-    def _check_limits(self, events: list[Event]) -> None:
+    def _check_limits(self, events: list[Event], per_type: collections.Counter[type[Event]]) -> None:
+        """``per_type`` counts the batch before its duplicates were dropped: it only bounds how
+        many events could add an owner, which is all the quick look needs."""
         limits = self.limits
-        per_type = collections.Counter(map(type, events))
         for tracked, limit, setting, owned_by, new_keys in (
             (self.agents, limits.max_agents, "limits.max_agents", (*_AGENT_OWNED, Decision), _new_agents),
             (self.councils, limits.max_councils, "limits.max_councils", _COUNCIL_OWNED, _new_councils),
