@@ -13,6 +13,7 @@ and values that are set (capacity, CPU, memory, last seen) are meant to be combi
 from __future__ import annotations
 
 import collections
+import operator
 import time
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
@@ -180,6 +181,8 @@ class Store:
 
     def _drop_duplicates(self, events: list[Event], now: float) -> tuple[list[Event], list[str]]:
         self._forget_ids(now)
+        if not any(map(_EVENT_ID, events)):  # most batches carry no ids (an id is never empty)
+            return events, []
         seen = self._seen_ids
         fresh: list[Event] = []
         new_ids: dict[str, None] = {}
@@ -419,6 +422,7 @@ def _agent_labels(agent: str, agent_type: str) -> str:
     return f'{{agent="{agent}",agent_type="{agent_type}"}}'
 
 
+_EVENT_ID = operator.attrgetter("id")
 _AGENT_OWNED = (AgentRegistered, AgentHeartbeat, TaskStarted, TaskCompleted, TaskFailed)
 _COUNCIL_OWNED = (Consensus, Coordination, Decision)
 
