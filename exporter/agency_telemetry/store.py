@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import operator
+import sys
 import time
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
@@ -97,6 +98,8 @@ class Entity:
         self.labels = labels  # '{agent="a",agent_type="t"}', rendered once; "" for no labels
         self.values = values
         self.touched = touched  # monotonic time of the last event, for expiry
+        # Interned: every event compares its agent_type with this, and the few shared strings
+        # stay in the CPU cache where one string per agent would not.
         self.agent_type = agent_type
 
 
@@ -253,11 +256,11 @@ class Store:
     def _agent(self, agent_id: str, agent_type: str | None, now: float, wall: float) -> Entity:
         entity = self.agents.get(agent_id)
         if entity is None:
-            kind = agent_type or UNKNOWN_AGENT_TYPE
+            kind = sys.intern(agent_type or UNKNOWN_AGENT_TYPE)
             entity = Entity(_agent_labels(agent_id, kind), self._agent_values(), now, kind)
             self.agents[agent_id] = entity
         elif agent_type is not None and agent_type != entity.agent_type:
-            entity.agent_type = agent_type
+            entity.agent_type = sys.intern(agent_type)
             entity.labels = _agent_labels(agent_id, agent_type)
         entity.touched = now
         entity.values[A_LAST_SEEN] = wall
