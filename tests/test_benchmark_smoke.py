@@ -74,3 +74,20 @@ def test_soak_rotates_agents_past_their_ttl_and_reports_rss() -> None:
     expired = [float(row[5].replace(",", "")) for row in rows]
     assert expired[-1] > 0, "agents past their TTL are expired"
     assert "RSS once the first generations expired" in result.stdout
+
+
+def test_ab_ingest_compares_two_package_versions_stage_by_stage() -> None:
+    package = "exporter/agency_telemetry"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/ab_ingest.py", package, package, "--rounds", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if "µs/event" in line}
+    assert list(rows) == ["decode", "apply", "received", "free", "total"], result.stdout
+    ratio = float(re.search(r"a/b\s+([\d.]+)", rows["total"]).group(1))
+    assert 0.5 < ratio < 2, f"a version against itself should read about 1: {rows['total']}"

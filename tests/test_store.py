@@ -255,6 +255,17 @@ def test_duplicate_ids_are_acknowledged_and_not_applied_again():
     assert h.store.stats.duplicates == 2
 
 
+def test_applied_events_are_counted_by_type_duplicates_included():
+    h = Harness("limits: {max_agents: 1}")
+    event = {"type": "task_started", "id": "e-1", **J1}
+    h.send(event, event, {"type": "business", "completed": True})
+    with pytest.raises(LimitExceeded):  # a rejected batch is not counted
+        h.send({"type": "task_started", "agent": "other"})
+    assert h.value("agency_exporter_events_received_total", type="task_started") == 2
+    assert h.value("agency_exporter_events_received_total", type="business") == 1
+    assert h.value("agency_exporter_events_received_total", type="consensus") == 0
+
+
 def test_dedup_window_expires_ids():
     h = Harness("expiry: {dedup_window: 60s}")
     event = {"type": "task_completed", "id": "e-1", "duration": 10, **J1}

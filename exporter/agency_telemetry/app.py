@@ -114,7 +114,6 @@ class Ingest:
             return self._reject(exc.status, exc.reason, exc.message, exc.events, problems=exc.problems)
         except LimitExceeded as exc:
             return self._reject(429, exc.reason, str(exc), len(events))
-        self.self_metrics.received(events)
         return _json(202, {"accepted": applied.accepted, "duplicates": applied.duplicates})
 
     def _authenticate(self, authorization: str, tokens: Tokens) -> Token | web.Response:

@@ -6,7 +6,6 @@ a client that sees a 4xx can tell why, and so can the operator from a dashboard.
 
 from __future__ import annotations
 
-import collections
 import platform
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from . import __version__
-from .events import EVENT_TYPES, Event, event_type
+from .events import EVENT_CLASSES, event_type
 from .reload import Reloadable
 from .store import Store
 
@@ -49,7 +48,6 @@ class SelfMetrics:
     def __init__(self, store: Store) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.series = 0  # sample lines of agent/council series in the latest render
-        self.events_received: dict[str, int] = dict.fromkeys(EVENT_TYPES, 0)  # summed per batch, not per event
         self.events_rejected = Counter(
             "agency_exporter_events_rejected",
             "Events in rejected requests, by reason.",
@@ -97,10 +95,6 @@ class SelfMetrics:
 
     def web_rejected(self, reason: str) -> None:
         self.web_rejections.labels(reason).inc()
-
-    def received(self, events: list[Event]) -> None:
-        for cls, count in collections.Counter(map(type, events)).items():
-            self.events_received[event_type(cls)] += count
 
     def rejected(self, reason: str, events: int) -> None:
         self.requests_rejected.labels(reason).inc()
@@ -152,8 +146,8 @@ class _StoreCollector(Collector):
         received = CounterMetricFamily(
             "agency_exporter_events_received", "Events accepted, by type (duplicates included).", labels=["type"]
         )
-        for kind, count in self.metrics.events_received.items():
-            received.add_metric([kind], count)
+        for cls in EVENT_CLASSES:
+            received.add_metric([event_type(cls)], stats.received[cls])
         yield received
         yield CounterMetricFamily(
             "agency_exporter_events_duplicate",

@@ -13,13 +13,48 @@ and values that are set (capacity, CPU, memory, last seen) are meant to be combi
 from __future__ import annotations
 
 import collections
+import operator
+import sys
 import time
 from collections.abc import Callable, Container, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from . import catalogue as c
-from .catalogue import Histogram
+from .catalogue import (
+    A_ACTIVE,
+    A_CAPACITY,
+    A_COST,
+    A_CPU,
+    A_DECISIONS,
+    A_DURATION,
+    A_FAILURES,
+    A_LAST_SEEN,
+    A_MEMORY,
+    A_QUALITY,
+    A_QUEUE_DEPTH,
+    A_TASKS,
+    AGENT_SLOTS,
+    C_ATTEMPTS,
+    C_CHECKS,
+    C_COORDINATION,
+    C_DEBATES,
+    C_DECISIONS,
+    C_FAILURES,
+    C_FORMATION,
+    C_ROUNDS,
+    C_SESSIONS,
+    C_VIOLATIONS,
+    COUNCIL_SLOTS,
+    DECISION_OUTCOMES,
+    Q_DEPTH,
+    Q_WAIT,
+    W_COST,
+    W_FAILURES,
+    W_QUALITY,
+    W_TASKS,
+    WORKFLOW_SLOTS,
+    Histogram,
+)
 from .classifier import ErrorClassifier
 from .config import FALLBACK_ERROR_CLASS, Config
 from .events import (
@@ -63,6 +98,8 @@ class Entity:
         self.labels = labels  # '{agent="a",agent_type="t"}', rendered once; "" for no labels
         self.values = values
         self.touched = touched  # monotonic time of the last event, for expiry
+        # Interned: every event compares its agent_type with this, and the few shared strings
+        # stay in the CPU cache where one string per agent would not.
         self.agent_type = agent_type
 
 
@@ -70,6 +107,7 @@ class Entity:
 class StoreStats:
     """Counts the exporter reports about itself (agency_exporter_*)."""
 
+    received: collections.Counter[type[Event]] = field(default_factory=collections.Counter)  # duplicates included
     duplicates: int = 0
     dedup_evicted: int = 0
     expired_agents: int = 0
@@ -132,18 +170,22 @@ class Store:
     def apply(self, events: list[Event]) -> Applied:
         """Apply a validated batch entirely, or raise :class:`LimitExceeded` and change nothing."""
         now, wall = self.clock(), self.wall_clock()
+        per_type = collections.Counter(map(type, events))
         fresh, new_ids = self._drop_duplicates(events, now)
-        self._check_limits(fresh)
+        self._check_limits(fresh, per_type)
         handlers = self._handlers
         for event in fresh:
             handlers[type(event)](event, now, wall)
         self._remember(new_ids, now)
         duplicates = len(events) - len(fresh)
         self.stats.duplicates += duplicates
+        self.stats.received.update(per_type)
         return Applied(len(fresh), duplicates)
 
     def _drop_duplicates(self, events: list[Event], now: float) -> tuple[list[Event], list[str]]:
         self._forget_ids(now)
+        if not any(map(_EVENT_ID, events)):  # most batches carry no ids (an id is never empty)
+            return events, []
         seen = self._seen_ids
         fresh: list[Event] = []
         new_ids: dict[str, None] = {}
@@ -177,9 +219,10 @@ class Store:
                 break
             del seen[key]
 
-    def _check_limits(self, events: list[Event]) -> None:
+    def _check_limits(self, events: list[Event], per_type: collections.Counter[type[Event]]) -> None:
+        """``per_type`` counts the batch before its duplicates were dropped: it only bounds how
+        many events could add an owner, which is all the quick look needs."""
         limits = self.limits
-        per_type = collections.Counter(map(type, events))
         for tracked, limit, setting, owned_by, new_keys in (
             (self.agents, limits.max_agents, "limits.max_agents", (*_AGENT_OWNED, Decision), _new_agents),
             (self.councils, limits.max_councils, "limits.max_councils", _COUNCIL_OWNED, _new_councils),
@@ -213,14 +256,14 @@ class Store:
     def _agent(self, agent_id: str, agent_type: str | None, now: float, wall: float) -> Entity:
         entity = self.agents.get(agent_id)
         if entity is None:
-            kind = agent_type or UNKNOWN_AGENT_TYPE
+            kind = sys.intern(agent_type or UNKNOWN_AGENT_TYPE)
             entity = Entity(_agent_labels(agent_id, kind), self._agent_values(), now, kind)
             self.agents[agent_id] = entity
         elif agent_type is not None and agent_type != entity.agent_type:
-            entity.agent_type = agent_type
+            entity.agent_type = sys.intern(agent_type)
             entity.labels = _agent_labels(agent_id, agent_type)
         entity.touched = now
-        entity.values[c.A_LAST_SEEN] = wall
+        entity.values[A_LAST_SEEN] = wall
         return entity
 
     def _council(self, council: str, now: float) -> Entity:
@@ -232,35 +275,35 @@ class Store:
         return entity
 
     def _agent_values(self) -> list[Any]:
-        values: list[Any] = [None] * c.AGENT_SLOTS
-        values[c.A_CAPACITY] = 1
-        values[c.A_ACTIVE] = 0
-        values[c.A_TASKS] = 0
-        values[c.A_FAILURES] = [0] * len(self.classifier.names)
-        values[c.A_DURATION] = Histogram(len(self._duration_bounds) + 1)
-        values[c.A_QUALITY] = [0.0, 0]
-        values[c.A_COST] = 0.0
+        values: list[Any] = [None] * AGENT_SLOTS
+        values[A_CAPACITY] = 1
+        values[A_ACTIVE] = 0
+        values[A_TASKS] = 0
+        values[A_FAILURES] = [0] * len(self.classifier.names)
+        values[A_DURATION] = Histogram(len(self._duration_bounds) + 1)
+        values[A_QUALITY] = [0.0, 0]
+        values[A_COST] = 0.0
         return values
 
     def _council_values(self) -> list[Any]:
-        values: list[Any] = [0] * c.COUNCIL_SLOTS
-        values[c.C_FORMATION] = Histogram(len(self._formation_bounds) + 1)
-        values[c.C_ROUNDS] = Histogram(len(self._rounds_bounds) + 1)
-        values[c.C_VIOLATIONS] = {}
-        values[c.C_COORDINATION] = 0.0
-        values[c.C_DECISIONS] = None
+        values: list[Any] = [0] * COUNCIL_SLOTS
+        values[C_FORMATION] = Histogram(len(self._formation_bounds) + 1)
+        values[C_ROUNDS] = Histogram(len(self._rounds_bounds) + 1)
+        values[C_VIOLATIONS] = {}
+        values[C_COORDINATION] = 0.0
+        values[C_DECISIONS] = None
         return values
 
     def _workflow_values(self) -> list[Any]:
-        values: list[Any] = [0] * c.WORKFLOW_SLOTS
-        values[c.W_QUALITY] = Histogram(len(self.bounds["workflow_task_quality_score"]) + 1)
-        values[c.W_COST] = 0.0
+        values: list[Any] = [0] * WORKFLOW_SLOTS
+        values[W_QUALITY] = Histogram(len(self.bounds["workflow_task_quality_score"]) + 1)
+        values[W_COST] = 0.0
         return values
 
     # handlers: one per event type ------------------------------------------------------
 
     def _on_registered(self, event: AgentRegistered, now: float, wall: float) -> None:
-        self._agent(event.agent, event.agent_type, now, wall).values[c.A_CAPACITY] = event.capacity
+        self._agent(event.agent, event.agent_type, now, wall).values[A_CAPACITY] = event.capacity
 
     def _on_deregistered(self, event: AgentDeregistered, now: float, wall: float) -> None:
         self.agents.pop(event.agent, None)
@@ -268,78 +311,78 @@ class Store:
     def _on_heartbeat(self, event: AgentHeartbeat, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
         if event.cpu is not None:
-            values[c.A_CPU] = event.cpu
+            values[A_CPU] = event.cpu
         if event.memory is not None:
-            values[c.A_MEMORY] = event.memory
+            values[A_MEMORY] = event.memory
         if event.queue_depth is not None:
-            values[c.A_QUEUE_DEPTH] = event.queue_depth
+            values[A_QUEUE_DEPTH] = event.queue_depth
 
     def _on_task_started(self, event: TaskStarted, now: float, wall: float) -> None:
-        self._agent(event.agent, event.agent_type, now, wall).values[c.A_ACTIVE] += 1
+        self._agent(event.agent, event.agent_type, now, wall).values[A_ACTIVE] += 1
 
     def _on_task_completed(self, event: TaskCompleted, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
-        values[c.A_TASKS] += 1
-        values[c.A_ACTIVE] -= 1
-        values[c.A_DURATION].observe(self._duration_bounds, event.duration)
+        values[A_TASKS] += 1
+        values[A_ACTIVE] -= 1
+        values[A_DURATION].observe(self._duration_bounds, event.duration)
         if event.quality_score is not None:
-            quality = values[c.A_QUALITY]
+            quality = values[A_QUALITY]
             quality[0] += event.quality_score
             quality[1] += 1
         if event.cost is not None:
-            values[c.A_COST] += event.cost
+            values[A_COST] += event.cost
 
     def _on_task_failed(self, event: TaskFailed, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
-        values[c.A_TASKS] += 1
-        values[c.A_ACTIVE] -= 1
-        values[c.A_FAILURES][self.classifier.index(event.reason)] += 1
+        values[A_TASKS] += 1
+        values[A_ACTIVE] -= 1
+        values[A_FAILURES][self.classifier.index(event.reason)] += 1
         if event.duration is not None:
-            values[c.A_DURATION].observe(self._duration_bounds, event.duration)
+            values[A_DURATION].observe(self._duration_bounds, event.duration)
 
     def _on_consensus(self, event: Consensus, now: float, wall: float) -> None:
         values = self._council(event.council, now).values
-        values[c.C_ATTEMPTS] += 1
+        values[C_ATTEMPTS] += 1
         if not event.achieved:
-            values[c.C_FAILURES] += 1
-        values[c.C_FORMATION].observe(self._formation_bounds, event.formation_time)
+            values[C_FAILURES] += 1
+        values[C_FORMATION].observe(self._formation_bounds, event.formation_time)
         if event.debate_required:
-            values[c.C_DEBATES] += 1
-            values[c.C_ROUNDS].observe(self._rounds_bounds, event.debate_rounds)
-        values[c.C_CHECKS] += 1
+            values[C_DEBATES] += 1
+            values[C_ROUNDS].observe(self._rounds_bounds, event.debate_rounds)
+        values[C_CHECKS] += 1
         if not event.constitutional_compliance:
             principle = event.violated_principle or UNSPECIFIED_PRINCIPLE
             self.principles.add(principle)
-            violations = values[c.C_VIOLATIONS]
+            violations = values[C_VIOLATIONS]
             violations[principle] = violations.get(principle, 0) + 1
 
     def _on_coordination(self, event: Coordination, now: float, wall: float) -> None:
         values = self._council(event.council, now).values
         if event.session == "started":
-            values[c.C_SESSIONS] += 1
+            values[C_SESSIONS] += 1
         elif event.session == "ended":
-            values[c.C_SESSIONS] -= 1
+            values[C_SESSIONS] -= 1
         if event.overhead is not None:
-            values[c.C_COORDINATION] += event.overhead
+            values[C_COORDINATION] += event.overhead
 
     def _on_business(self, event: Business, now: float, wall: float) -> None:
         values = self.workflow.values
-        values[c.W_TASKS] += 1
+        values[W_TASKS] += 1
         if not event.completed:
-            values[c.W_FAILURES] += 1
+            values[W_FAILURES] += 1
         if event.quality_score is not None:
-            values[c.W_QUALITY].observe(self._quality_bounds, event.quality_score)
+            values[W_QUALITY].observe(self._quality_bounds, event.quality_score)
         if event.cost is not None:
-            values[c.W_COST] += event.cost
+            values[W_COST] += event.cost
 
     def _on_decision(self, event: Decision, now: float, wall: float) -> None:
         if event.council is not None:
-            values, slot = self._council(event.council, now).values, c.C_DECISIONS
+            values, slot = self._council(event.council, now).values, C_DECISIONS
         else:
             assert event.agent is not None  # the decoder guarantees one of the two
-            values, slot = self._agent(event.agent, event.agent_type, now, wall).values, c.A_DECISIONS
+            values, slot = self._agent(event.agent, event.agent_type, now, wall).values, A_DECISIONS
         if values[slot] is None:
-            values[slot] = [0] * len(c.DECISION_OUTCOMES)
+            values[slot] = [0] * len(DECISION_OUTCOMES)
         values[slot][_OUTCOME_INDEX[event.predicted, event.actual]] += 1
 
     def _on_queue(self, event: QueueSample, now: float, wall: float) -> None:
@@ -349,9 +392,9 @@ class Store:
             entity = self.queues[event.queue] = Entity(f'{{queue="{event.queue}"}}', values, now)
         entity.touched = now
         if event.depth is not None:
-            entity.values[c.Q_DEPTH] = event.depth
+            entity.values[Q_DEPTH] = event.depth
         if event.wait is not None:
-            entity.values[c.Q_WAIT].observe(self._wait_bounds, event.wait)
+            entity.values[Q_WAIT].observe(self._wait_bounds, event.wait)
 
     def _on_alert(self, event: Alert, now: float, wall: float) -> None:
         if event.status == "resolved":
@@ -371,10 +414,10 @@ class Store:
 
 
 _OUTCOME_INDEX = {
-    (True, True): c.DECISION_OUTCOMES.index("tp"),
-    (True, False): c.DECISION_OUTCOMES.index("fp"),
-    (False, False): c.DECISION_OUTCOMES.index("tn"),
-    (False, True): c.DECISION_OUTCOMES.index("fn"),
+    (True, True): DECISION_OUTCOMES.index("tp"),
+    (True, False): DECISION_OUTCOMES.index("fp"),
+    (False, False): DECISION_OUTCOMES.index("tn"),
+    (False, True): DECISION_OUTCOMES.index("fn"),
 }
 
 
@@ -382,6 +425,7 @@ def _agent_labels(agent: str, agent_type: str) -> str:
     return f'{{agent="{agent}",agent_type="{agent_type}"}}'
 
 
+_EVENT_ID = operator.attrgetter("id")
 _AGENT_OWNED = (AgentRegistered, AgentHeartbeat, TaskStarted, TaskCompleted, TaskFailed)
 _COUNCIL_OWNED = (Consensus, Coordination, Decision)
 
