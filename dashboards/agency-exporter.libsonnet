@@ -124,6 +124,29 @@ function(c)
         min=0,
       ),
 
+      p.row('Security'),
+      p.timeseries(
+        'Refused for credentials',
+        "Ingest batches refused for a missing or unknown bearer token (unauthorized) or out of the token scope (forbidden), and requests or connections refused by the web configuration (basic_auth, client_san, handshake, rate_limit), per second. AgencyExporterAuthFailures (%s, security channel) fires on unauthorized, forbidden, basic_auth and client_san for %s; handshake failures include load balancers' TCP checks." % [c.severities.exporterAuth, c['for'].exporterAuth],
+        'suffix: /s',
+        [q(
+          'sum by (reason) (rate(agency_exporter_requests_rejected_total%s[$__rate_interval]))\nor\n%s' % [
+            sk('reason=~"unauthorized|forbidden"'),
+            rate('agency_exporter_web_rejected_total', 'reason'),
+          ],
+          '{{reason}}'
+        )],
+        min=0,
+      ),
+      p.timeseries(
+        'Configuration reloads',
+        "Whether the last reload of each exporter's web configuration and ingest tokens file worked (1) or the previous settings are still in force (0). AgencyExporterReloadFailed fires after %s at 0. Empty when the exporters use neither file." % c['for'].exporterReload,
+        'short',
+        [q('min by (instance, file) (agency_exporter_reload_success%s)' % s, '{{instance}} {{file}}')],
+        min=0,
+        max=1,
+      ),
+
       p.row('Tracked state and limits'),
       p.timeseries(
         'Tracked by kind',

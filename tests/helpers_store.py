@@ -4,12 +4,20 @@ and one valid event of each type."""
 from __future__ import annotations
 
 import json
+import re
+import tempfile
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import bcrypt
+
+from agency_telemetry.app import EXPOSITION, create_app
 from agency_telemetry.config import Config, parse_config
 from agency_telemetry.events import EventDecoder
 from agency_telemetry.exposition import Exposition
 from agency_telemetry.selfmetrics import SelfMetrics
+from agency_telemetry.simulator import FleetSimulator
 from agency_telemetry.store import Applied, Store
 
 from conftest import samples
@@ -77,3 +85,18 @@ class Harness:
 
     def series(self, prefix: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         return {k: v for k, v in samples(self.text()).items() if k[0].startswith(prefix)}
+
+
+@cache
+def exposed_metric_names() -> frozenset[str]:
+    """Metric names an exporter exposes: one fed by the demo fleet, plus the self-metrics only an
+    exporter with a web configuration and an ingest tokens file has."""
+    harness = Harness()
+    harness.send(*FleetSimulator("http://unused", agents=8).first_batch())
+    with tempfile.TemporaryDirectory() as directory:
+        web, tokens = Path(directory, "web.yml"), Path(directory, "tokens.yml")
+        web.write_text(f"basic_auth_users: {{prometheus: '{bcrypt.hashpw(b'x', bcrypt.gensalt(4)).decode()}'}}\n")
+        tokens.write_text("tokens: [{name: a, token: a-token-of-16-characters}]\n")
+        secured = create_app(parse_config(f"web_config_file: {web}\ningest_tokens_file: {tokens}\n"))
+        text = harness.text() + secured[EXPOSITION].render(False).decode()
+    return frozenset(re.findall(r"^(\w+)[{ ]", text, re.M))

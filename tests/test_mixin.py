@@ -9,18 +9,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from agency_telemetry.app import EXPOSITION, create_app
-from agency_telemetry.config import parse_config
 from agency_telemetry.events import ALERT_TYPES, SEVERITIES
 from agency_telemetry.simulator import FleetSimulator
 
 from conftest import require_binary
-from helpers_store import Harness
+from helpers_store import Harness, exposed_metric_names
 from local_stack import RULE_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,27 +173,10 @@ def raw_metrics_read_by_rules() -> set[str]:
     return names
 
 
-def exposed_by_exporter(tmp_path: Path) -> set[str]:
-    """Metric names of an exporter fed by the demo fleet, plus those only an exporter with a
-    web configuration and an ingest tokens file has."""
-    harness = Harness()
-    simulator = FleetSimulator("http://unused", agents=8)
-    harness.send(*simulator.first_batch())
-    (tmp_path / "web.yml").write_text(
-        f"basic_auth_users: {{prometheus: '{bcrypt.hashpw(b'x', bcrypt.gensalt(4)).decode()}'}}\n"
-    )
-    (tmp_path / "tokens.yml").write_text("tokens: [{name: a, token: a-token-of-16-characters}]\n")
-    secured = create_app(
-        parse_config(f"web_config_file: {tmp_path / 'web.yml'}\ningest_tokens_file: {tmp_path / 'tokens.yml'}")
-    )
-    text = harness.text() + secured[EXPOSITION].render(False).decode()
-    return set(re.findall(r"^(agency_\w+)[{ ]", text, re.M))
-
-
-def test_rules_read_only_metrics_the_exporter_exposes(tmp_path: Path):
+def test_rules_read_only_metrics_the_exporter_exposes():
     read = raw_metrics_read_by_rules()
     assert len(read) > 20, read
-    assert sorted(read - exposed_by_exporter(tmp_path)) == [], "rules read metrics the exporter does not expose"
+    assert sorted(read - exposed_metric_names()) == [], "rules read metrics the exporter does not expose"
 
 
 # --- the rules on real exporter output -----------------------------------------------------
