@@ -19,25 +19,25 @@ def figures(line: str) -> dict[str, float]:
     return {side: float(match.group(1).replace(",", "")) for side, match in found.items() if match}
 
 
-def test_quick_benchmark_reports_ingest_and_metrics_for_both_sides() -> None:
-    result = subprocess.run(
-        [sys.executable, "benchmarks/bench_exporter.py", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+def run_benchmark(script: str, *arguments: str, timeout: float) -> str:
+    """The standard output of ``benchmarks/<script>``, which must exit 0."""
+    command = [sys.executable, f"benchmarks/{script}", *arguments]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = [line for line in result.stdout.splitlines() if line.startswith(("ingest", "/metrics"))]
+    return result.stdout
+
+
+def test_quick_benchmark_reports_ingest_and_metrics_for_both_sides() -> None:
+    output = run_benchmark("bench_exporter.py", "--quick", timeout=240)
+    rows = [line for line in output.splitlines() if line.startswith(("ingest", "/metrics"))]
     for prefix in ("ingest HTTP", "ingest in-process", "/metrics text", "/metrics OpenMetrics"):
         matching = [line for line in rows if line.startswith(prefix)]
-        assert matching, f"no {prefix!r} row in:\n{result.stdout}"
+        assert matching, f"no {prefix!r} row in:\n{output}"
         for line in matching:
             values = figures(line)
             assert set(values) == {"ours", "baseline"}, line
             assert all(value > 0 for value in values.values()), line
-    lines = result.stdout.splitlines()
+    lines = output.splitlines()
     per_core = [line for line in lines if line.strip().startswith("per server CPU second")]
     assert len(per_core) == 2 and all(figures(line).keys() == {"ours", "baseline"} for line in per_core), per_core
     latency = [line for line in lines if line.startswith("ingest latency")]
@@ -51,43 +51,30 @@ def test_quick_benchmark_reports_ingest_and_metrics_for_both_sides() -> None:
 
 
 def test_time_to_page_reports_every_phase_from_a_real_page() -> None:
-    command = [sys.executable, "benchmarks/time_to_page.py", "--rounds", "1", "--window", "10s", "--for", "3s"]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    output = run_benchmark("time_to_page.py", "--rounds", "1", "--window", "10s", "--for", "3s", timeout=180)
     measured = {
-        match.group(1): float(match.group(2))
-        for match in re.finditer(r"^(\w+)\s+([\d.]+)s\s", result.stdout, re.MULTILINE)
+        match.group(1): float(match.group(2)) for match in re.finditer(r"^(\w+)\s+([\d.]+)s\s", output, re.MULTILINE)
     }
-    assert set(measured) == {"scrape", "window", "evaluation", "for", "alertmanager", "total"}, result.stdout
+    assert set(measured) == {"scrape", "window", "evaluation", "for", "alertmanager", "total"}, output
     # Prometheus keeps an alert pending for at least its `for` before it fires.
     assert measured["for"] >= 3.0 - 0.01
     assert measured["total"] == pytest.approx(sum(v for k, v in measured.items() if k != "total"), abs=0.2)
-    assert re.search(r"for 10m\s*$", result.stdout, re.MULTILINE), "the production column reads config.libsonnet"
+    assert re.search(r"for 10m\s*$", output, re.MULTILINE), "the production column reads config.libsonnet"
 
 
 def test_soak_rotates_agents_past_their_ttl_and_reports_rss() -> None:
-    command = [sys.executable, "benchmarks/soak.py", "--duration", "10", "--ttl", "2", "--rotate", "1", "--every", "2"]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    rows = [line.split() for line in result.stdout.splitlines() if re.match(r"\s*\d+\s+[\d,]+\s", line)]
-    assert len(rows) >= 4, result.stdout
+    output = run_benchmark("soak.py", "--duration", "10", "--ttl", "2", "--rotate", "1", "--every", "2", timeout=120)
+    rows = [line.split() for line in output.splitlines() if re.match(r"\s*\d+\s+[\d,]+\s", line)]
+    assert len(rows) >= 4, output
     expired = [float(row[5].replace(",", "")) for row in rows]
     assert expired[-1] > 0, "agents past their TTL are expired"
-    assert "RSS once the first generations expired" in result.stdout
+    assert "RSS once the first generations expired" in output
 
 
 def test_ab_ingest_compares_two_package_versions_stage_by_stage() -> None:
     package = "exporter/agency_telemetry"
-    result = subprocess.run(
-        [sys.executable, "benchmarks/ab_ingest.py", package, package, "--rounds", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    rows = {line.split()[0]: line for line in result.stdout.splitlines() if "µs/event" in line}
-    assert list(rows) == ["decode", "apply", "received", "free", "total"], result.stdout
+    output = run_benchmark("ab_ingest.py", package, package, "--rounds", "2", timeout=120)
+    rows = {line.split()[0]: line for line in output.splitlines() if "µs/event" in line}
+    assert list(rows) == ["decode", "apply", "received", "free", "total"], output
     ratio = float(re.search(r"a/b\s+([\d.]+)", rows["total"]).group(1))
     assert 0.5 < ratio < 2, f"a version against itself should read about 1: {rows['total']}"
