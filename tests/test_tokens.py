@@ -132,6 +132,9 @@ async def test_several_tokens_are_valid_at_once_and_a_removed_one_stops_working(
     assert reloadable.check()
     assert (await post(secured, ndjson([task("worker-1")]), ADMIN_TOKEN))[0] == 401
     assert (await post(secured, ndjson([task("worker-1")]), NEW_ADMIN_TOKEN))[0] == 202
+    text = await secured.metrics()
+    assert value(text, "agency_exporter_token_events_total", token="admin") == 1, "until it was removed"
+    assert value(text, "agency_exporter_token_events_total", token="admin-2") == 2
 
 
 async def test_the_tokens_file_is_reloaded_in_the_background(secured: Exporter, tokens_file: Path) -> None:

@@ -114,6 +114,8 @@ class Ingest:
             return self._reject(exc.status, exc.reason, exc.message, exc.events, problems=exc.problems)
         except LimitExceeded as exc:
             return self._reject(429, exc.reason, str(exc), len(events))
+        if token is not None:
+            self.self_metrics.token_used(token.name, len(events))
         return _json(202, {"accepted": applied.accepted, "duplicates": applied.duplicates})
 
     def _authenticate(self, authorization: str, tokens: Tokens) -> Token | web.Response:

@@ -80,6 +80,12 @@ class SelfMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.token_events = Counter(
+            "agency_exporter_token_events",
+            "Events accepted per ingest token, by its name in the tokens file: is an old token still in use?",
+            ["token"],
+            registry=self.registry,
+        )
         for reason in REJECTION_REASONS:
             self.events_rejected.labels(reason)
             self.requests_rejected.labels(reason)
@@ -92,6 +98,9 @@ class SelfMetrics:
         self.reloadables.extend(reloadables)
         for reason in WEB_REJECTION_REASONS if any(r.kind == "web_config" for r in reloadables) else ():
             self.web_rejections.labels(reason)
+
+    def token_used(self, token: str, events: int) -> None:
+        self.token_events.labels(token).inc(events)
 
     def web_rejected(self, reason: str) -> None:
         self.web_rejections.labels(reason).inc()
