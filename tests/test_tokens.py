@@ -254,3 +254,16 @@ def test_a_sha256_entry_accepts_the_token_it_hashes(tmp_path: Path) -> None:
     tokens, _ = load_tokens(path)
     assert tokens.authenticate(ADMIN_TOKEN) is not None
     assert tokens.authenticate(JUDGE_TOKEN) is None
+
+
+def test_a_reload_keeps_the_bucket_of_a_token_whose_limit_did_not_change(tmp_path: Path) -> None:
+    """Rewriting the tokens file grants no fresh burst; changing a token's limit starts it anew."""
+    path = tmp_path / "tokens.yml"
+    path.write_text(tokens_yaml(f"{{name: a, token: {ADMIN_TOKEN}, rate_limit: 1, burst: 10}}"))
+    before, _ = load_tokens(path)
+    assert before.tokens[0].bucket is not None and before.tokens[0].bucket.take(10) == 0
+    same, _ = load_tokens(path, before)
+    assert same.tokens[0].bucket is before.tokens[0].bucket and same.tokens[0].bucket.take(5) > 0
+    path.write_text(tokens_yaml(f"{{name: a, token: {ADMIN_TOKEN}, rate_limit: 2, burst: 10}}"))
+    changed, _ = load_tokens(path, same)
+    assert changed.tokens[0].bucket is not before.tokens[0].bucket and changed.tokens[0].bucket.take(5) == 0

@@ -135,14 +135,15 @@ class Ingest:
             Tokens.authorize(token, events)
         except Forbidden as exc:
             return self._reject(403, "forbidden", str(exc), len(events))
-        if token.bucket is None:
+        bucket = token.bucket
+        if bucket is None:
             return None
-        if len(events) > token.bucket.burst:
-            message = f"token {token.name!r} may send {token.burst} events at once, not {len(events)}; split the batch"
+        if len(events) > bucket.burst:
+            message = f"token {token.name!r} may send at most {bucket.burst:g} events at once; split the batch"
             return self._reject(413, "batch_too_large", message, len(events))
-        wait = token.bucket.take(len(events))
+        wait = bucket.take(len(events))
         if wait:
-            message = f"token {token.name!r} is over its rate limit of {token.rate_limit:g} events/s; retry later"
+            message = f"token {token.name!r} is over its rate limit of {bucket.rate:g} events/s; retry later"
             return self._reject(429, "rate_limited", message, len(events), retry_after=wait)
         return None
 

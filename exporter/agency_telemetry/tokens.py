@@ -114,9 +114,13 @@ class Token:
         self.name = entry.name
         self.digest = digest
         self.scope = Scope(entry)
-        self.rate_limit = entry.rate_limit
-        self.burst = entry.burst or (max(1, math.ceil(entry.rate_limit)) if entry.rate_limit else None)
-        self.bucket: TokenBucket | None = None  # set by Tokens, kept across reloads
+        rate = entry.rate_limit
+        self.bucket = TokenBucket(rate, entry.burst or max(1, math.ceil(rate))) if rate else None
+
+
+def _bucket_key(token: Token) -> tuple[str, float, float] | None:
+    bucket = token.bucket
+    return (token.name, bucket.rate, bucket.burst) if bucket else None
 
 
 class Forbidden(Exception):
@@ -145,12 +149,10 @@ class Tokens:
 
     def __init__(self, tokens: list[Token], previous: Tokens | None = None) -> None:
         self.tokens = tokens
-        kept = {(t.name, t.rate_limit, t.burst): t.bucket for t in previous.tokens} if previous else {}
+        # A token that keeps its name, rate and burst keeps its bucket: a reload grants no new burst.
+        kept = {_bucket_key(t): t.bucket for t in previous.tokens if t.bucket} if previous else {}
         for token in tokens:
-            if token.rate_limit is not None and token.burst is not None:
-                token.bucket = kept.get((token.name, token.rate_limit, token.burst)) or TokenBucket(
-                    token.rate_limit, token.burst
-                )
+            token.bucket = kept.get(_bucket_key(token), token.bucket)
 
     def authenticate(self, presented: str) -> Token | None:
         """The token whose secret is ``presented``, comparing against every one of them."""
