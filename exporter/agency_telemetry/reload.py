@@ -39,12 +39,13 @@ class Reloadable(Generic[T]):
 
     def check(self) -> bool:
         """Reloads if a file changed; True when new settings took effect."""
-        if _stamps(list(self._stamps)) == self._stamps:
+        stamps = _stamps(list(self._stamps))
+        if stamps == self._stamps:
             return False
         try:
             settings, files = self.loader(self.path, self.current)
         except ConfigError as exc:
-            self._stamps = _stamps(list(self._stamps))  # report a broken file once, not every poll
+            self._stamps = stamps  # report a broken file once, not every poll
             self.success = False
             self.failures += 1
             log.error("%s: not reloaded, the previous settings stay in force: %s", self.path, exc)
