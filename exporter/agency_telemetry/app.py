@@ -10,7 +10,7 @@ import html
 import math
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,10 +164,7 @@ class Ingest:
         headers: dict[str, str] | None = None,
     ) -> web.Response:
         self.self_metrics.rejected(reason, events)
-        payload: dict[str, Any] = {"error": reason, "message": message}
-        if problems is not None:
-            payload["problems"] = problems
-        return _json(status, payload, _with_retry_after(headers, retry_after))
+        return _error(status, reason, message, _with_retry_after(headers, retry_after), problems)
 
 
 INGEST = web.AppKey("ingest", Ingest)
@@ -176,6 +173,16 @@ INGEST = web.AppKey("ingest", Ingest)
 def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
     body = msgspec.json.encode(payload)
     return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+def _error(
+    status: int, reason: str, message: str, headers: dict[str, str] | None = None, problems: list[Any] | None = None
+) -> web.Response:
+    """The answer to a refused request: ``{"error": reason, "message": ..., "problems": [...]}``."""
+    payload: dict[str, Any] = {"error": reason, "message": message}
+    if problems is not None:
+        payload["problems"] = problems
+    return _json(status, payload, headers)
 
 
 def _with_retry_after(headers: dict[str, str] | None, seconds: float | None) -> dict[str, str] | None:
@@ -283,13 +290,13 @@ def web_security(settings: Reloadable[WebSecurity], self_metrics: SelfMetrics, i
             if wait:
                 self_metrics.web_rejected("rate_limit")
                 message = "over the web configuration's rate_limit; retry later"
-                return _json(429, {"error": "rate_limited", "message": message}, _with_retry_after(None, wait))
+                return _error(429, "rate_limited", message, _with_retry_after(None, wait))
         auth = current.basic_auth
         exempt = ingest_has_tokens and request.path == "/v1/events"
         if auth is not None and not exempt and not await auth.check(request.headers.get("Authorization")):
             self_metrics.web_rejected("basic_auth")
             message = "basic auth required (basic_auth_users of the web configuration)"
-            return _json(401, {"error": "unauthorized", "message": message}, {"WWW-Authenticate": "Basic"})
+            return _error(401, "unauthorized", message, {"WWW-Authenticate": "Basic"})
         return await handler(request)
 
     async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -298,24 +305,17 @@ def web_security(settings: Reloadable[WebSecurity], self_metrics: SelfMetrics, i
     return middleware, add_headers
 
 
-async def _sweep(store: Store, interval: float) -> None:
+async def _every(interval: float, action: Callable[[], object]) -> None:
     while True:
         await asyncio.sleep(interval)
-        store.expire()
+        action()
 
 
-async def _watch(files: list[Reloadable[Any]]) -> None:
-    while True:
-        await asyncio.sleep(POLL_SECONDS)
-        for reloadable in files:
-            reloadable.check()
-
-
-def _background(coroutine: Callable[[], Coroutine[Any, Any, None]]) -> Any:
-    """A cleanup context running ``coroutine`` from start-up to shutdown."""
+def _periodic(interval: float, action: Callable[[], object]) -> Any:
+    """A cleanup context calling ``action`` every ``interval`` seconds from start-up to shutdown."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(coroutine())
+        task = asyncio.create_task(_every(interval, action))
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -353,9 +353,9 @@ def create_app(config: Config, store: Store | None = None) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz(ingest))
     app.router.add_get("/", landing(config))
-    app.cleanup_ctx.append(_background(lambda: _sweep(store, config.expiry.sweep_interval)))
-    if watched:
-        app.cleanup_ctx.append(_background(lambda: _watch(watched)))
+    app.cleanup_ctx.append(_periodic(config.expiry.sweep_interval, store.expire))
+    for reloadable in watched:
+        app.cleanup_ctx.append(_periodic(POLL_SECONDS, reloadable.check))
     return app
 
 
