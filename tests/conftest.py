@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from agency_telemetry.app import create_app
 from agency_telemetry.config import Config, parse_config
 
 from local_stack import free_port, stop_process, wait_ready
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def ndjson(events: Iterable[dict[str, Any]]) -> bytes:
@@ -47,6 +50,18 @@ def require_binary(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed; `make tools` installs it")
     return path
+
+
+def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """``agency-telemetry ARGS`` run from the project directory, as a separate process."""
+    return subprocess.run(
+        [sys.executable, "-m", "agency_telemetry", *args],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def promtool_check_metrics(text: str) -> tuple[int, str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,9 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from conftest import free_port, ndjson, promtool_check_metrics, samples, value
+from conftest import PROJECT, free_port, ndjson, promtool_check_metrics, run_cli, samples, value
 
-PROJECT = Path(__file__).resolve().parent.parent
 DEMO_FAMILIES = (
     "agency_agent_tasks_total",
     "agency_agent_task_failures_total",
@@ -31,17 +29,6 @@ DEMO_FAMILIES = (
     "agency_agent_active_tasks",
     "agency_agent_capacity_tasks",
 )
-
-
-def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agency_telemetry", *args],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def write(tmp_path: Path, text: str, name: str = "config.yaml") -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
-import subprocess
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ from agency_telemetry.app import WEB_CONFIG, Server, create_app, start_server, s
 from agency_telemetry.config import ConfigError, parse_config
 from agency_telemetry.webconfig import load_web_config
 
-from conftest import free_port, start_daemon, value
+from conftest import free_port, run_cli, start_daemon, value
 from local_stack import stop_process
 
 PASSWORD = "correct horse battery staple"
@@ -323,22 +322,14 @@ def test_check_config_and_serve_refuse_a_bad_web_config(tmp_path: Path) -> None:
     web = tmp_path / "web.yml"
     web.write_text("basic_auth_users: {alice: plaintext}\n")
     config = tmp_path / "config.yml"
-    config.write_text("web_config_file: web.yml\n")  # relative to the configuration file
+    config.write_text("web_config_file: web.yml\n")  # relative to the configuration file, not the cwd
     for command in (
         ["check-config", str(config)],
         ["serve", "--listen", f"127.0.0.1:{free_port()}", "--web.config.file", str(web)],
     ):
-        result = subprocess.run(
-            [*python_module(), *command], capture_output=True, text=True, timeout=60, check=False, cwd="/"
-        )
+        result = run_cli(*command, timeout=60)
         assert result.returncode == 2, result.stderr
         assert "must be a bcrypt hash" in result.stderr
-
-
-def python_module() -> list[str]:
-    import sys
-
-    return [sys.executable, "-m", "agency_telemetry"]
 
 
 # --- a real Prometheus ------------------------------------------------------------------
