@@ -51,6 +51,7 @@ ONE_OF_EACH = (
         "severity": "critical",
         "message": 'x "y"',
     },
+    {"type": "agent_deregistered", "agent": "judge-2"},  # an agent that is not there: changes nothing
 )
 
 
