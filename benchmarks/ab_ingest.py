@@ -64,9 +64,12 @@ def load(package_dir: str, name: str, into: Path) -> Side:
     shutil.copytree(package_dir, into / name)
     config = bench_exporter.config_for(1000)
     store = importlib.import_module(f"{name}.store").Store(config)
-    events = importlib.import_module(f"{name}.events")
+    try:  # the decoder has a module of its own since the events module became the schema alone
+        decoding = importlib.import_module(f"{name}.decoder")
+    except ModuleNotFoundError:
+        decoding = importlib.import_module(f"{name}.events")
     limits = config.limits
-    decoder = events.EventDecoder(config.agent_types, limits.max_label_length, limits.max_events_per_batch)
+    decoder = decoding.EventDecoder(config.agent_types, limits.max_label_length, limits.max_events_per_batch)
     return Side(decoder, store, importlib.import_module(f"{name}.selfmetrics").SelfMetrics(store))
 
 

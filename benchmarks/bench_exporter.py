@@ -8,7 +8,7 @@ What is measured, in one run, side by side:
    Each server runs in its own process on 127.0.0.1 (a free port from binding port 0); the client
    in this process posts pre-built bodies over keep-alive connections of one aiohttp
    ClientSession, with 1 sender and with several concurrent senders. Ours is
-   ``agency_telemetry.app.create_app`` with limits raised; the baseline is an aiohttp app defined
+   ``agency_telemetry.routes.create_app`` with limits raised; the baseline is an aiohttp app defined
    here that ``json.loads`` each line and updates prometheus_client Counter / Gauge / Histogram /
    Summary children of the same families as our catalogue, cached per agent / council / queue so
    ``.labels()`` is not called per event. The baseline validates nothing beyond JSON parsing and
@@ -74,12 +74,12 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.parser import text_string_to_metric_families
 
 from agency_telemetry import __version__
-from agency_telemetry.app import create_app
-from agency_telemetry.catalogue import FAMILIES, OWNER_LABELS, Family
+from agency_telemetry.catalogue import FAMILIES, Family
 from agency_telemetry.cli import new_event_loop
 from agency_telemetry.config import Config, parse_config
-from agency_telemetry.events import EventDecoder
+from agency_telemetry.decoder import EventDecoder
 from agency_telemetry.exposition import Exposition
+from agency_telemetry.routes import create_app
 from agency_telemetry.selfmetrics import SelfMetrics
 from agency_telemetry.simulator import AGENT_PROFILES, COUNCILS, FAILURE_REASONS, PRINCIPLES, QUEUES
 from agency_telemetry.store import Store
@@ -324,7 +324,7 @@ def chunks(events: list[dict[str, Any]], size: int = BATCH) -> list[bytes]:
 
 
 def make_metric(family: Family, registry: CollectorRegistry, config: Config) -> Any:
-    labels = [*OWNER_LABELS[family.owner], *([family.label] if family.label else [])]
+    labels = [*family.owner.labels, *([family.label] if family.label else [])]
     if family.type == "histogram":
         assert family.buckets is not None
         buckets = getattr(config.buckets, family.buckets)

@@ -348,7 +348,7 @@ def churn_probe(agents: int, rounds: int, bodies: list[bytes]) -> dict[str, Any]
                 "known_bytes": sys.getsizeof(known) + sum(map(sys.getsizeof, known)),
             }
         )
-    found["expired_agents"] = store.stats.expired_agents
+    found["expired_agents"] = store.stats.expired["agent"]
     return found
 
 

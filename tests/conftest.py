@@ -15,8 +15,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from agency_telemetry.app import create_app
 from agency_telemetry.config import Config, parse_config
+from agency_telemetry.routes import create_app
 
 from local_stack import free_port, stop_process, wait_ready
 

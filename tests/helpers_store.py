@@ -12,10 +12,10 @@ from typing import Any
 
 import bcrypt
 
-from agency_telemetry.app import EXPOSITION, create_app
 from agency_telemetry.config import Config, parse_config
-from agency_telemetry.events import EventDecoder
+from agency_telemetry.decoder import EventDecoder
 from agency_telemetry.exposition import Exposition
+from agency_telemetry.routes import EXPOSITION, create_app
 from agency_telemetry.selfmetrics import SelfMetrics
 from agency_telemetry.simulator import FleetSimulator
 from agency_telemetry.store import Applied, Store

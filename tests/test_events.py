@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from agency_telemetry.events import EVENT_TYPES, EventDecoder, InvalidBatch, TaskCompleted
+from agency_telemetry.decoder import EventDecoder, InvalidBatch
+from agency_telemetry.events import EVENT_TYPES, TaskCompleted
+from agency_telemetry.refusals import REFUSALS
 from agency_telemetry.units import DURATION, RATIO, SIZE, UnitError, parse_quantity, unit_factor
 
 JSON, NDJSON = "application/json", "application/x-ndjson"
@@ -145,7 +147,7 @@ def test_problems_after_a_clean_type_pass_are_listed_too(decoder):
 def test_problem_messages_say_what_to_change(decoder):
     with pytest.raises(InvalidBatch) as info:
         decoder.decode(b'{"type": "task_completed", "agent": "a", "duration": "5 kg"}', JSON)
-    assert info.value.status == 400
+    assert REFUSALS[info.value.reason].status == 400
     assert "nothing was applied" in info.value.message
     [problem] = info.value.problems
     assert "not a unit of duration" in problem.message and "1.5 s" in problem.message
@@ -166,7 +168,7 @@ def test_problem_messages_say_what_to_change(decoder):
 def test_unreadable_bodies_are_malformed(decoder, body, media):
     with pytest.raises(InvalidBatch) as info:
         decoder.decode(body, media)
-    assert (info.value.status, info.value.reason) == (400, "malformed")
+    assert (REFUSALS[info.value.reason].status, info.value.reason) == (400, "malformed")
 
 
 def test_ndjson_reports_bad_lines_by_index(decoder):
@@ -181,10 +183,10 @@ def test_batch_size_limit_and_media_type(decoder):
     six = "\n".join(json.dumps({"type": "task_started", "agent": "a"}) for _ in range(6))
     with pytest.raises(InvalidBatch) as info:
         decoder.decode(six.encode(), NDJSON)
-    assert (info.value.status, info.value.reason, info.value.events) == (413, "batch_too_large", 6)
+    assert (REFUSALS[info.value.reason].status, info.value.reason, info.value.events) == (413, "batch_too_large", 6)
     with pytest.raises(InvalidBatch) as info:
         decoder.decode(b"{}", "text/plain")
-    assert (info.value.status, info.value.reason) == (415, "unsupported_media_type")
+    assert (REFUSALS[info.value.reason].status, info.value.reason) == (415, "unsupported_media_type")
 
 
 def test_every_event_type_has_a_decodable_minimal_example(decoder):

@@ -34,7 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from agency_telemetry.catalogue import FAMILIES, OWNER_LABELS, Family, Histogram
+from agency_telemetry.catalogue import FAMILIES, Family, Histogram
 from agency_telemetry.events import ALERT_TYPES, SEVERITIES, UNKNOWN_AGENT_TYPE
 from agency_telemetry.store import Store
 
@@ -361,26 +361,26 @@ class Reference(Collector):
             yield reference_family(family, self.owners(family), self.store)
 
     def owners(self, family: Family) -> list[tuple[Labels, list[Any]]]:
-        """(label values in OWNER_LABELS order, slot values) of each owner of the family."""
+        """(label values in the owner kind's label order, slot values) of each owner of the family."""
         store, expected = self.store, self.expected
-        if family.owner == "workflow":
+        if family.owner.name == "workflow":
             return [((), store.workflow.values)]
         tracked, labels = {
             "agent": (store.agents, expected.agents),
             "council": (store.councils, expected.councils),
             "queue": (store.queues, expected.queues),
             "alert": (store.alerts, expected.alerts),
-        }[family.owner]
+        }[family.owner.name]
         assert set(tracked) == set(labels), (
-            f"{family.owner}s only the store tracks: {sorted(set(tracked) - set(labels))}; "
+            f"{family.owner.name}s only the store tracks: {sorted(set(tracked) - set(labels))}; "
             f"only the events left: {sorted(set(labels) - set(tracked))}"
         )
-        names = OWNER_LABELS[family.owner]
+        names = family.owner.labels
         return [(tuple(labels[key][name] for name in names), tracked[key].values) for key in labels]
 
 
 def reference_family(family: Family, owners: list[tuple[Labels, list[Any]]], store: Store) -> Metric:
-    names = list(OWNER_LABELS[family.owner])
+    names = list(family.owner.labels)
     metric: Metric
     if family.type == "histogram":
         assert family.buckets is not None and family.slot is not None

@@ -18,13 +18,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from agency_telemetry.events import EVENT_CLASSES, EVENT_TYPES, InvalidBatch
+from agency_telemetry.decoder import MEDIA_TYPES, InvalidBatch
+from agency_telemetry.events import EVENT_CLASSES, EVENT_TYPES
+from agency_telemetry.refusals import REFUSALS
 from agency_telemetry.store import LimitExceeded
 
 from conftest import Exporter, agent_samples
 from helpers_store import ONE_OF_EACH, Harness
 
-MEDIA_TYPES = ("application/json", "application/x-ndjson")
 FIELDS = sorted({name for cls in EVENT_CLASSES for name in cls.__struct_fields__})
 # Few limits, so that limit rejections are exercised too.
 TIGHT = "limits: {max_agents: 5, max_councils: 3, max_queues: 2, max_active_alerts: 2, max_label_length: 12}"
@@ -88,6 +89,12 @@ def seeded_harness() -> Harness:
     return harness
 
 
+def status_of(error: InvalidBatch) -> int:
+    status = REFUSALS[error.reason].status
+    assert status is not None
+    return status
+
+
 def check_parseable(text: str) -> None:
     list(text_string_to_metric_families(text))
 
@@ -99,7 +106,7 @@ def test_arbitrary_bytes_are_decoded_or_rejected_with_a_4xx(body: bytes, media_t
     try:
         decoder.decode(body, media_type)
     except InvalidBatch as exc:
-        assert 400 <= exc.status < 500
+        assert 400 <= status_of(exc) < 500
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -111,9 +118,9 @@ def test_a_batch_is_applied_whole_or_not_at_all(batch: list[Any], media_type: st
     try:
         events = harness.decoder.decode(body, media_type)
     except InvalidBatch as exc:
-        event(f"rejected {exc.status}")
-        assert 400 <= exc.status < 500
-        assert exc.status != 400 or exc.reason == "malformed" or exc.problems, "a 400 lists what is wrong"
+        event(f"rejected {status_of(exc)}")
+        assert 400 <= status_of(exc) < 500
+        assert status_of(exc) != 400 or exc.reason == "malformed" or exc.problems, "a 400 lists what is wrong"
         assert agent_samples(harness.text()) == before
         return
     # The fast check and the explaining slow check agree: an accepted batch has no problems.

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from agency_telemetry.app import EXPOSITION, create_app
 from agency_telemetry.config import parse_config
+from agency_telemetry.routes import EXPOSITION, create_app
 from agency_telemetry.store import Store
 
 from conftest import ndjson

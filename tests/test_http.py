@@ -17,8 +17,8 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
-from agency_telemetry.app import EXPOSITION
 from agency_telemetry.events import EVENT_TYPES
+from agency_telemetry.routes import EXPOSITION
 
 from conftest import Exporter, agent_samples, ndjson, promtool_check_metrics, samples, value
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from agency_telemetry.app import Server, create_app, start_server, stop_server
 from agency_telemetry.config import parse_config
+from agency_telemetry.routes import create_app
+from agency_telemetry.server import Server, start_server, stop_server
 
 from conftest import value
 

@@ -360,8 +360,8 @@ def test_silent_agents_councils_and_queues_expire_after_ttl():
     assert not h.store.councils and not h.store.queues
     assert set(h.store.alerts) == {"al"}
     stats = h.store.stats
-    assert (stats.expired_agents, stats.expired_councils, stats.expired_queues, stats.expired_alerts) == (1, 1, 1, 0)
+    assert tuple(stats.expired[kind] for kind in ("agent", "council", "queue", "alert")) == (1, 1, 1, 0)
     h.clock.now += 3600
     h.store.expire()
-    assert not h.store.alerts and h.store.stats.expired_alerts == 1
+    assert not h.store.alerts and h.store.stats.expired["alert"] == 1
     assert h.value("agency_exporter_expired_total", kind="agent") == 2

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from agency_telemetry.app import INGEST
 from agency_telemetry.client import AsyncClient
 from agency_telemetry.config import ConfigError
+from agency_telemetry.routes import INGEST
 from agency_telemetry.tokens import TokenBucket, load_tokens
 
 from conftest import Exporter, agent_samples, ndjson, value

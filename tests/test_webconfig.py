@@ -18,9 +18,11 @@ import pytest
 import trustme
 import yaml
 
+from agency_telemetry import server as listener
 from agency_telemetry import webconfig
-from agency_telemetry.app import WEB_CONFIG, Server, create_app, start_server, stop_server
 from agency_telemetry.config import ConfigError, parse_config
+from agency_telemetry.routes import WEB_CONFIG, create_app
+from agency_telemetry.server import Server, start_server, stop_server
 from agency_telemetry.webconfig import load_web_config
 
 from conftest import free_port, run_cli, start_daemon, value
@@ -160,7 +162,7 @@ async def test_min_version_refuses_older_clients(serve: Callable[..., Any], pki:
 async def test_a_stalled_handshake_does_not_hold_the_listener(
     serve: Callable[..., Any], pki: PKI, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr(webconfig, "TLS_HANDSHAKE_TIMEOUT", 0.5)
+    monkeypatch.setattr(listener, "TLS_HANDSHAKE_TIMEOUT", 0.5)
     server = await serve(TLS)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)  # never says hello
     assert await asyncio.wait_for(reader.read(), 5) == b"", "the server closes the silent connection"

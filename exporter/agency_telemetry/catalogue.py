@@ -1,23 +1,29 @@
-"""The metric catalogue: every series family the exporter exposes for agents and councils.
+"""The metric catalogue: every series family the exporter exposes for agents, councils, queues,
+the workflow and reported alerts.
 
-Each family lives in one *slot* of its owner's value list (an agent, a council, a queue,
-the workflow singleton or a reported alert). Handlers in :mod:`store` write slots by these
-constants; :mod:`exposition` walks this catalogue to render them. The slot's value shape
-follows the family: a number (``None`` = not reported yet, so not exposed), a list indexed
-by a fixed label's values, a dict for a bounded dynamic label, a :class:`Histogram`, or a
-``[sum, count]`` pair for a summary.
+Each family lives in one *slot* of its owner's value list; slots are numbered here, in the
+order of :data:`FAMILIES`. Handlers in :mod:`store` write slots by the constants below;
+:mod:`exposition` walks this catalogue to render them. The slot's value shape follows the
+family: a number (``None`` = not reported yet, so not exposed), a list indexed by a fixed
+label's values, a dict for a bounded dynamic label, a :class:`Histogram`, or a ``[sum, count]``
+pair for a summary.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-Owner = Literal["agent", "council", "queue", "workflow", "alert"]
+from .owners import AGENT, ALERT, COUNCIL, OWNERS, QUEUE, WORKFLOW, OwnerKind
+
 MetricType = Literal["counter", "gauge", "histogram", "summary"]
 
 DECISION_OUTCOMES = ("tp", "fp", "tn", "fn")
+ERROR_CLASS = "error_class"  # the label whose values are the configured error classes
 
 
 @dataclass(frozen=True)
@@ -25,11 +31,16 @@ class Family:
     name: str  # sample name; counters end in _total
     type: MetricType
     help: str
-    owner: Owner
-    slot: int | None  # None: the value is always 1 while the owner exists (info-style)
+    owner: OwnerKind
     label: str | None = None  # one extra label beyond the owner's own
     label_values: tuple[str, ...] | None = None  # fixed values, in slot-list order
     buckets: str | None = None  # histogram: the config key holding its bucket bounds
+    # What a new owner starts with: a number, exposed from the start (counters at zero, so that
+    # rate() sees their first increase), or None, not exposed until an event sets it. For a
+    # histogram, summary or labelled family any number means "all zero".
+    initial: float | None = 0
+    constant: bool = False  # always 1 while the owner exists (info-style): no slot
+    slot: int | None = None  # position in the owner's value list; numbered by _numbered
 
     @property
     def family_name(self) -> str:
@@ -51,196 +62,156 @@ class Histogram:
         self.sum += value
 
 
-# Agent slots
-A_CAPACITY, A_ACTIVE, A_LAST_SEEN, A_TASKS, A_FAILURES, A_DURATION = range(6)
-A_QUALITY, A_COST, A_CPU, A_MEMORY, A_QUEUE_DEPTH, A_DECISIONS = range(6, 12)
-AGENT_SLOTS = 12
-# Council slots
-C_ATTEMPTS, C_FAILURES, C_FORMATION, C_DEBATES, C_ROUNDS, C_CHECKS = range(6)
-C_VIOLATIONS, C_SESSIONS, C_COORDINATION, C_DECISIONS = range(6, 10)
-COUNCIL_SLOTS = 10
-# Workflow slots (one owner, no labels)
-W_TASKS, W_FAILURES, W_QUALITY, W_COST = range(4)
-WORKFLOW_SLOTS = 4
-# Queue slots
-Q_DEPTH, Q_WAIT = range(2)
-QUEUE_SLOTS = 2
+def _numbered(families: Iterable[Family]) -> tuple[Family, ...]:
+    """The families with slots numbered per owner, in order."""
+    taken: collections.Counter[OwnerKind] = collections.Counter()
+    numbered = []
+    for family in families:
+        if family.constant:
+            numbered.append(family)
+            continue
+        numbered.append(dataclasses.replace(family, slot=taken[family.owner]))
+        taken[family.owner] += 1
+    return tuple(numbered)
 
-FAMILIES: tuple[Family, ...] = (
-    # agents
-    Family("agency_agent_info", "gauge", "Registered agents (value 1) with their agent_type.", "agent", None),
-    Family("agency_agent_capacity_tasks", "gauge", "Tasks the agent can run at once.", "agent", A_CAPACITY),
-    Family(
-        "agency_agent_active_tasks",
-        "gauge",
-        "Tasks started and not yet finished on this exporter (sum over replicas).",
-        "agent",
-        A_ACTIVE,
-    ),
-    Family(
-        "agency_agent_last_seen_timestamp_seconds",
-        "gauge",
-        "Unix time of the last event from the agent.",
-        "agent",
-        A_LAST_SEEN,
-    ),
-    Family("agency_agent_tasks_total", "counter", "Tasks finished, successful or not.", "agent", A_TASKS),
-    Family(
-        "agency_agent_task_failures_total",
-        "counter",
-        "Tasks failed, by error_class of the failure reason.",
-        "agent",
-        A_FAILURES,
-        label="error_class",
-    ),
-    Family(
-        "agency_agent_task_duration_seconds",
-        "histogram",
-        "Task duration, successful and failed tasks.",
-        "agent",
-        A_DURATION,
-        buckets="task_duration_seconds",
-    ),
-    Family(
-        "agency_agent_task_quality_score",
-        "summary",
-        "Quality score (0..1) of completed tasks.",
-        "agent",
-        A_QUALITY,
-    ),
-    Family("agency_agent_task_cost_usd_total", "counter", "Cost of completed tasks in US dollars.", "agent", A_COST),
-    Family(
-        "agency_agent_cpu_usage_ratio", "gauge", "CPU use of the agent (0..1) at its last heartbeat.", "agent", A_CPU
-    ),
-    Family("agency_agent_memory_bytes", "gauge", "Memory use of the agent at its last heartbeat.", "agent", A_MEMORY),
-    Family("agency_agent_queue_depth", "gauge", "Tasks waiting in the agent's own queue.", "agent", A_QUEUE_DEPTH),
-    Family(
-        "agency_agent_decisions_total",
-        "counter",
-        "Decisions checked against the truth, by outcome (tp, fp, tn, fn).",
-        "agent",
-        A_DECISIONS,
-        label="outcome",
-        label_values=DECISION_OUTCOMES,
-    ),
-    # councils
-    Family(
-        "agency_council_consensus_attempts_total",
-        "counter",
-        "Consensus formations attempted.",
-        "council",
-        C_ATTEMPTS,
-    ),
-    Family(
-        "agency_council_consensus_failures_total",
-        "counter",
-        "Consensus formations that did not reach consensus.",
-        "council",
-        C_FAILURES,
-    ),
-    Family(
-        "agency_council_consensus_formation_seconds",
-        "histogram",
-        "Time to reach (or give up on) consensus.",
-        "council",
-        C_FORMATION,
-        buckets="consensus_formation_seconds",
-    ),
-    Family(
-        "agency_council_debates_total", "counter", "Consensus formations that needed a debate.", "council", C_DEBATES
-    ),
-    Family(
-        "agency_council_debate_rounds",
-        "histogram",
-        "Rounds per debate.",
-        "council",
-        C_ROUNDS,
-        buckets="debate_rounds",
-    ),
-    Family(
-        "agency_council_compliance_checks_total",
-        "counter",
-        "Decisions checked against the constitution.",
-        "council",
-        C_CHECKS,
-    ),
-    Family(
-        "agency_council_compliance_violations_total",
-        "counter",
-        "Decisions that violated the constitution, by principle.",
-        "council",
-        C_VIOLATIONS,
-        label="principle",
-    ),
-    Family(
-        "agency_council_sessions_active", "gauge", "Coordination sessions open on this exporter.", "council", C_SESSIONS
-    ),
-    Family(
-        "agency_council_coordination_seconds_total",
-        "counter",
-        "Time spent on coordination.",
-        "council",
-        C_COORDINATION,
-    ),
-    Family(
-        "agency_council_decisions_total",
-        "counter",
-        "Council decisions checked against the truth, by outcome (tp, fp, tn, fn).",
-        "council",
-        C_DECISIONS,
-        label="outcome",
-        label_values=DECISION_OUTCOMES,
-    ),
-    # workflow (business)
-    Family("agency_workflow_tasks_total", "counter", "Workflow tasks finished.", "workflow", W_TASKS),
-    Family(
-        "agency_workflow_task_failures_total",
-        "counter",
-        "Workflow tasks not completed.",
-        "workflow",
-        W_FAILURES,
-    ),
-    Family(
-        "agency_workflow_task_quality_score",
-        "histogram",
-        "Quality score (0..1) of workflow tasks.",
-        "workflow",
-        W_QUALITY,
-        buckets="workflow_task_quality_score",
-    ),
-    Family(
-        "agency_workflow_task_cost_usd_total",
-        "counter",
-        "Cost of workflow tasks in US dollars.",
-        "workflow",
-        W_COST,
-    ),
-    # queues
-    Family("agency_queue_depth", "gauge", "Items waiting in the queue.", "queue", Q_DEPTH),
-    Family(
-        "agency_queue_wait_seconds",
-        "histogram",
-        "Time items waited in the queue.",
-        "queue",
-        Q_WAIT,
-        buckets="queue_wait_seconds",
-    ),
-    # alerts reported by agents
-    Family(
-        "agency_reported_alert",
-        "gauge",
-        "Alerts raised by agents themselves (value 1 while active).",
-        "alert",
-        None,
-    ),
+
+FAMILIES: tuple[Family, ...] = _numbered(
+    (
+        # agents
+        Family(
+            "agency_agent_info", "gauge", "Registered agents (value 1) with their agent_type.", AGENT, constant=True
+        ),
+        Family("agency_agent_capacity_tasks", "gauge", "Tasks the agent can run at once.", AGENT, initial=1),
+        Family(
+            "agency_agent_active_tasks",
+            "gauge",
+            "Tasks started and not yet finished on this exporter (sum over replicas).",
+            AGENT,
+        ),
+        Family(
+            "agency_agent_last_seen_timestamp_seconds",
+            "gauge",
+            "Unix time of the last event from the agent.",
+            AGENT,
+            initial=None,
+        ),
+        Family("agency_agent_tasks_total", "counter", "Tasks finished, successful or not.", AGENT),
+        Family(
+            "agency_agent_task_failures_total",
+            "counter",
+            "Tasks failed, by error_class of the failure reason.",
+            AGENT,
+            label=ERROR_CLASS,
+        ),
+        Family(
+            "agency_agent_task_duration_seconds",
+            "histogram",
+            "Task duration, successful and failed tasks.",
+            AGENT,
+            buckets="task_duration_seconds",
+        ),
+        Family("agency_agent_task_quality_score", "summary", "Quality score (0..1) of completed tasks.", AGENT),
+        Family(
+            "agency_agent_task_cost_usd_total", "counter", "Cost of completed tasks in US dollars.", AGENT, initial=0.0
+        ),
+        Family(
+            "agency_agent_cpu_usage_ratio",
+            "gauge",
+            "CPU use of the agent (0..1) at its last heartbeat.",
+            AGENT,
+            initial=None,
+        ),
+        Family(
+            "agency_agent_memory_bytes", "gauge", "Memory use of the agent at its last heartbeat.", AGENT, initial=None
+        ),
+        Family("agency_agent_queue_depth", "gauge", "Tasks waiting in the agent's own queue.", AGENT, initial=None),
+        Family(
+            "agency_agent_decisions_total",
+            "counter",
+            "Decisions checked against the truth, by outcome (tp, fp, tn, fn).",
+            AGENT,
+            label="outcome",
+            label_values=DECISION_OUTCOMES,
+            initial=None,  # only agents that decide have these series
+        ),
+        # councils
+        Family("agency_council_consensus_attempts_total", "counter", "Consensus formations attempted.", COUNCIL),
+        Family(
+            "agency_council_consensus_failures_total",
+            "counter",
+            "Consensus formations that did not reach consensus.",
+            COUNCIL,
+        ),
+        Family(
+            "agency_council_consensus_formation_seconds",
+            "histogram",
+            "Time to reach (or give up on) consensus.",
+            COUNCIL,
+            buckets="consensus_formation_seconds",
+        ),
+        Family("agency_council_debates_total", "counter", "Consensus formations that needed a debate.", COUNCIL),
+        Family("agency_council_debate_rounds", "histogram", "Rounds per debate.", COUNCIL, buckets="debate_rounds"),
+        Family(
+            "agency_council_compliance_checks_total", "counter", "Decisions checked against the constitution.", COUNCIL
+        ),
+        Family(
+            "agency_council_compliance_violations_total",
+            "counter",
+            "Decisions that violated the constitution, by principle.",
+            COUNCIL,
+            label="principle",
+        ),
+        Family("agency_council_sessions_active", "gauge", "Coordination sessions open on this exporter.", COUNCIL),
+        Family(
+            "agency_council_coordination_seconds_total", "counter", "Time spent on coordination.", COUNCIL, initial=0.0
+        ),
+        Family(
+            "agency_council_decisions_total",
+            "counter",
+            "Council decisions checked against the truth, by outcome (tp, fp, tn, fn).",
+            COUNCIL,
+            label="outcome",
+            label_values=DECISION_OUTCOMES,
+            initial=None,  # only councils that decide have these series
+        ),
+        # workflow (business)
+        Family("agency_workflow_tasks_total", "counter", "Workflow tasks finished.", WORKFLOW),
+        Family("agency_workflow_task_failures_total", "counter", "Workflow tasks not completed.", WORKFLOW),
+        Family(
+            "agency_workflow_task_quality_score",
+            "histogram",
+            "Quality score (0..1) of workflow tasks.",
+            WORKFLOW,
+            buckets="workflow_task_quality_score",
+        ),
+        Family(
+            "agency_workflow_task_cost_usd_total",
+            "counter",
+            "Cost of workflow tasks in US dollars.",
+            WORKFLOW,
+            initial=0.0,
+        ),
+        # queues
+        Family("agency_queue_depth", "gauge", "Items waiting in the queue.", QUEUE, initial=None),
+        Family(
+            "agency_queue_wait_seconds",
+            "histogram",
+            "Time items waited in the queue.",
+            QUEUE,
+            buckets="queue_wait_seconds",
+        ),
+        # alerts reported by agents
+        Family(
+            "agency_reported_alert",
+            "gauge",
+            "Alerts raised by agents themselves (value 1 while active).",
+            ALERT,
+            constant=True,
+        ),
+    )
 )
-
-OWNER_LABELS: dict[Owner, tuple[str, ...]] = {
-    "agent": ("agent", "agent_type"),
-    "council": ("council",),
-    "queue": ("queue",),
-    "workflow": (),
-    "alert": ("alert_id", "alert_type", "severity", "affected_agents", "message"),
+FAMILIES_OF: dict[OwnerKind, tuple[Family, ...]] = {
+    kind: tuple(family for family in FAMILIES if family.owner is kind) for kind in OWNERS
 }
 
 
@@ -249,3 +220,40 @@ def family(name: str) -> Family:
         if candidate.name == name:
             return candidate
     raise KeyError(name)
+
+
+def slot(name: str) -> int:
+    found = family(name).slot
+    assert found is not None, f"{name} has no slot"
+    return found
+
+
+# The slots the store's handlers write, as constants: a module attribute is read faster than a lookup.
+A_CAPACITY = slot("agency_agent_capacity_tasks")
+A_ACTIVE = slot("agency_agent_active_tasks")
+A_LAST_SEEN = slot("agency_agent_last_seen_timestamp_seconds")
+A_TASKS = slot("agency_agent_tasks_total")
+A_FAILURES = slot("agency_agent_task_failures_total")
+A_DURATION = slot("agency_agent_task_duration_seconds")
+A_QUALITY = slot("agency_agent_task_quality_score")
+A_COST = slot("agency_agent_task_cost_usd_total")
+A_CPU = slot("agency_agent_cpu_usage_ratio")
+A_MEMORY = slot("agency_agent_memory_bytes")
+A_QUEUE_DEPTH = slot("agency_agent_queue_depth")
+A_DECISIONS = slot("agency_agent_decisions_total")
+C_ATTEMPTS = slot("agency_council_consensus_attempts_total")
+C_FAILURES = slot("agency_council_consensus_failures_total")
+C_FORMATION = slot("agency_council_consensus_formation_seconds")
+C_DEBATES = slot("agency_council_debates_total")
+C_ROUNDS = slot("agency_council_debate_rounds")
+C_CHECKS = slot("agency_council_compliance_checks_total")
+C_VIOLATIONS = slot("agency_council_compliance_violations_total")
+C_SESSIONS = slot("agency_council_sessions_active")
+C_COORDINATION = slot("agency_council_coordination_seconds_total")
+C_DECISIONS = slot("agency_council_decisions_total")
+W_TASKS = slot("agency_workflow_tasks_total")
+W_FAILURES = slot("agency_workflow_task_failures_total")
+W_QUALITY = slot("agency_workflow_task_quality_score")
+W_COST = slot("agency_workflow_task_cost_usd_total")
+Q_DEPTH = slot("agency_queue_depth")
+Q_WAIT = slot("agency_queue_wait_seconds")

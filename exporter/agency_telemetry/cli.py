@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import msgspec
 
 from . import __version__
-from .app import create_app, start_server, stop_server
 from .config import Config, ConfigError, load_config, parse_listen
+from .routes import create_app
+from .server import start_server, stop_server
 from .simulator import FleetSimulator
 
 DEMO_LISTEN = "127.0.0.1:9477"

@@ -17,8 +17,8 @@ import msgspec
 import yaml
 from msgspec import Meta, Struct
 
-from .events import ID_PATTERN
 from .units import SECONDS, SIZE, UnitError, parse_quantity
+from .validation import ID_PATTERN, error_location
 
 DEFAULT_PORT = 9477
 T = TypeVar("T", bound=Struct)
@@ -218,9 +218,7 @@ def parse_yaml(text: str, source: str, root: type[T]) -> T:
 
 def _readable(message: str, root: type[Struct]) -> str:
     """msgspec says ``... - at `$.limits.max_agents```; lead with the key path instead."""
-    match = re.search(r" - at `\$\.?([^`]*)`$", message)
-    path = match.group(1) if match else ""
-    text = message[: match.start()] if match else message
+    text, _, path = error_location(message)
     if text.startswith("Object contains unknown field"):
         section = _section_at(path, root)
         if section is not None:

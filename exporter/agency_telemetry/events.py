@@ -1,32 +1,21 @@
-"""Event types of the ingest API, and the decoder that validates a batch of them.
+"""The event schema of the ingest API: one msgspec Struct per event type, in one tagged union.
 
-Every event is a msgspec Struct in one tagged union (the tag is the ``type`` field), so
-JSON is decoded and type-checked in a single pass. After that pass a short per-field check
-converts quantities with units to base units, checks label lengths and agent types, and
-runs each class's cross-field rule. Nothing here touches the store: the decoder either
-returns a fully valid batch or raises :class:`InvalidBatch` listing every problem.
-
-When the fast pass fails, the batch is diagnosed again item by item and field by field so
-that the ``400`` answer lists every problem, not only the first one msgspec met.
+Each class says what its fields are (with the post-check markers the decoder reads), which
+owners it names and may create (:attr:`Event.owners`), and its rules across fields. Decoding
+and validation are :mod:`decoder`'s job; applying events is :mod:`store`'s.
 """
 
 from __future__ import annotations
 
-import math
-import re
-import types
 import typing
-from collections.abc import Callable, Iterable
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
+from collections.abc import Iterable
+from typing import Annotated, ClassVar, Literal, NamedTuple
 
-import msgspec
 from msgspec import Meta, Struct
 
-from .units import DURATION, RATIO, SIZE, Dimension, UnitError, parse_quantity
+from .owners import AGENT, ALERT, COUNCIL, PRINCIPLE, QUEUE, WORKFLOW, OwnerKind
+from .units import DURATION, RATIO, SIZE, Dimension
 
-ID_PATTERN = r"^[A-Za-z0-9_.:/-]+\Z"  # \Z, not $: msgspec searches, and $ also matches before a final newline
-_LABEL_VALUE = re.compile(ID_PATTERN)  # anchored at both ends: match() checks the whole value
-KNOWN_LABELS_MAX = 100_000  # label values remembered as valid; the set starts over when full
 MAX_TEXT_LENGTH = 1024  # free text (failure reasons, alert messages); never more than this
 
 ALERT_TYPES = (
@@ -38,21 +27,22 @@ ALERT_TYPES = (
 )
 SEVERITIES = ("info", "warning", "critical", "emergency")
 UNKNOWN_AGENT_TYPE = "unknown"
+UNSPECIFIED_PRINCIPLE = "unspecified"  # a violation that names no principle
 
 
 # --- field kinds -------------------------------------------------------------------------
 # Annotated markers tell the decoder which post-check a field gets; msgspec ignores them.
 
 
-class _LabelValue:
+class LabelField:
     """A value that becomes a label: length-limited by configuration."""
 
 
-class _AgentType:
+class AgentTypeField:
     """An agent type: must be one of the configured set."""
 
 
-class _Quantity:
+class QuantityField:
     """A number in the dimension's default unit, or a string with a unit."""
 
     def __init__(self, dimension: Dimension, upper: float) -> None:
@@ -60,26 +50,38 @@ class _Quantity:
         self.upper = upper
 
 
-LABEL = _LabelValue()
-# Label characters are checked after decoding, once per distinct value (see EventDecoder):
+LABEL = LabelField()
+# Label characters are checked after decoding, once per distinct value (see decoder.EventDecoder):
 # a msgspec pattern runs a regex on every value, which was 3/4 of the decoding time.
 Label = Annotated[str, Meta(min_length=1), LABEL]
-AgentTypeName = Annotated[str, Meta(min_length=1), _AgentType()]
+AgentTypeName = Annotated[str, Meta(min_length=1), AgentTypeField()]
 IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=128)]
 Text = Annotated[str, Meta(max_length=MAX_TEXT_LENGTH)]
 Count = Annotated[int, Meta(ge=0, le=2**53)]
 Score = Annotated[float, Meta(ge=0.0, le=1.0)]
 CostUsd = Annotated[float, Meta(ge=0.0, le=1e9)]
-Duration = Annotated[float | str, _Quantity(DURATION, upper=1e7)]  # ~115 days
-Bytes = Annotated[float | str, _Quantity(SIZE, upper=2.0**60)]
-Ratio = Annotated[float | str, _Quantity(RATIO, upper=1.0)]
+Duration = Annotated[float | str, QuantityField(DURATION, upper=1e7)]  # ~115 days
+Bytes = Annotated[float | str, QuantityField(SIZE, upper=2.0**60)]
+Ratio = Annotated[float | str, QuantityField(RATIO, upper=1.0)]
 
 
 # --- events ------------------------------------------------------------------------------
 
 
+class Names(NamedTuple):
+    """An owner an event names: its kind, the field holding its id, whether the event may add it."""
+
+    kind: OwnerKind
+    field: str | None  # None for the workflow, the one owner of its kind
+    creates: bool = True
+
+
 class Event(Struct, kw_only=True, tag_field="type", forbid_unknown_fields=True, gc=False):
     """Fields every event may carry. ``id`` makes a retried event count once."""
+
+    # Every owner an event of the class names. The store's limits, the token scopes and the
+    # tests that keep the store's handlers honest all read this, and nothing else.
+    owners: ClassVar[tuple[Names, ...]] = ()
 
     id: IdempotencyKey | None = None
 
@@ -87,8 +89,14 @@ class Event(Struct, kw_only=True, tag_field="type", forbid_unknown_fields=True, 
         """(field, message) pairs for rules that span several fields."""
         return ()
 
+    def new_owner(self, names: Names) -> str | None:
+        """The id of the owner of ``names`` that applying this event would add, if not tracked yet."""
+        return None if names.field is None else getattr(self, names.field)
+
 
 class AgentEvent(Event, kw_only=True):
+    owners = (Names(AGENT, "agent"),)
+
     agent: Label
     agent_type: AgentTypeName | None = None
 
@@ -98,7 +106,7 @@ class AgentRegistered(AgentEvent, tag="agent_registered"):
 
 
 class AgentDeregistered(AgentEvent, tag="agent_deregistered"):
-    pass
+    owners = (Names(AGENT, "agent", creates=False),)
 
 
 class AgentHeartbeat(AgentEvent, tag="agent_heartbeat"):
@@ -123,6 +131,8 @@ class TaskFailed(AgentEvent, tag="task_failed"):
 
 
 class Consensus(Event, tag="consensus"):
+    owners = (Names(COUNCIL, "council"), Names(PRINCIPLE, "violated_principle"))
+
     council: Label
     formation_time: Duration
     achieved: bool
@@ -137,8 +147,15 @@ class Consensus(Event, tag="consensus"):
         if self.debate_rounds and not self.debate_required:
             yield "debate_rounds", "only allowed with debate_required: true"
 
+    def new_owner(self, names: Names) -> str | None:
+        if names.kind is PRINCIPLE:
+            return None if self.constitutional_compliance else self.violated_principle or UNSPECIFIED_PRINCIPLE
+        return super().new_owner(names)
+
 
 class Coordination(Event, tag="coordination"):
+    owners = (Names(COUNCIL, "council"),)
+
     council: Label
     session: Literal["started", "ended"] | None = None
     overhead: Duration | None = None
@@ -149,12 +166,16 @@ class Coordination(Event, tag="coordination"):
 
 
 class Business(Event, tag="business"):
+    owners = (Names(WORKFLOW, None, creates=False),)
+
     completed: bool
     quality_score: Score | None = None
     cost: CostUsd | None = None
 
 
 class Decision(Event, tag="decision"):
+    owners = (Names(AGENT, "agent"), Names(COUNCIL, "council"))  # exactly one of the two is given
+
     predicted: bool
     actual: bool
     council: Label | None = None
@@ -167,6 +188,8 @@ class Decision(Event, tag="decision"):
 
 
 class QueueSample(Event, tag="queue"):
+    owners = (Names(QUEUE, "queue"),)
+
     queue: Label
     depth: Count | None = None
     wait: Duration | None = None
@@ -183,12 +206,17 @@ class Alert(Event, tag="alert"):
     and the same alert is sent again to resolve it.
     """
 
+    owners = (Names(ALERT, "alert_id"),)
+
     alert_id: Label
     alert_type: Literal[ALERT_TYPES]  # type: ignore[valid-type]
     severity: Literal[SEVERITIES]  # type: ignore[valid-type]
     message: Text = ""
     affected_agents: Annotated[list[Label], Meta(max_length=64)] = []
     status: Literal["active", "resolved"] = "active"
+
+    def new_owner(self, names: Names) -> str | None:
+        return self.alert_id if self.status == "active" else None
 
 
 AnyEvent = (
@@ -211,423 +239,3 @@ EVENT_TYPES: dict[str, type[Event]] = {cls.__struct_config__.tag: cls for cls in
 
 def event_type(cls: type[Event]) -> str:
     return str(cls.__struct_config__.tag)
-
-
-# --- problems ----------------------------------------------------------------------------
-
-
-class Problem(Struct):
-    """One thing wrong with a batch: which event (0-based), which field, what to change."""
-
-    index: int | None
-    field: str | None
-    message: str
-
-
-class InvalidBatch(Exception):
-    """The batch is rejected as a whole; ``status`` is the HTTP status to answer with."""
-
-    def __init__(
-        self, status: int, reason: str, message: str, problems: list[Problem] | None = None, events: int = 0
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.problems = problems or []
-        self.events = events  # how many events the rejected batch held, where known
-
-
-_MSGSPEC_PATH = re.compile(r" - at `\$(?:\[(\d+)\])?\.?([^`]*)`$")
-
-
-def _problem_from_msgspec(error: Exception, index: int | None = None) -> Problem:
-    message = str(error)
-    match = _MSGSPEC_PATH.search(message)
-    if match is None:
-        return Problem(index, None, message)
-    path_index, field = match.groups()
-    if path_index is not None:
-        index = int(path_index)
-    return Problem(index, field or None, message[: match.start()])
-
-
-# --- the decoder -------------------------------------------------------------------------
-
-FieldCheck = Callable[[Any], Any]  # returns the converted value or raises ValueError
-
-
-class EventDecoder:
-    """Decodes and validates a batch for the limits and agent types of one configuration."""
-
-    MEDIA_TYPES: ClassVar[tuple[str, ...]] = ("application/json", "application/x-ndjson")
-
-    def __init__(self, agent_types: Iterable[str], max_label_length: int, max_events: int) -> None:
-        self.agent_types = frozenset(agent_types) | {UNKNOWN_AGENT_TYPE}
-        self.max_label_length = max_label_length
-        self.max_events = max_events
-        self._one: msgspec.json.Decoder[Any] = msgspec.json.Decoder(AnyEvent)
-        self._many: msgspec.json.Decoder[Any] = msgspec.json.Decoder(list[AnyEvent])
-        self._any: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
-        self._hints = {cls: typing.get_type_hints(cls, include_extras=True) for cls in EVENT_CLASSES}
-        self._checks = {cls: self._field_checks(self._hints[cls]) for cls in EVENT_CLASSES}
-        self._plans = {cls: _CheckPlan.of(cls, self._hints[cls]) for cls in EVENT_CLASSES}
-        self._known_labels: set[str] = set()
-
-    # public ---------------------------------------------------------------------------
-
-    def decode(self, body: bytes, media_type: str) -> list[Event]:
-        """A fully validated batch, or :class:`InvalidBatch` listing every problem."""
-        events = self._decode(body, media_type)
-        if self._passes(events):
-            return events
-        # Diagnose from fresh values: the fast pass may have converted some quantities already.
-        events = self._decode(body, media_type)
-        problems = [p for index, event in enumerate(events) for p in self._post_check(index, event)]
-        if problems:
-            raise self._invalid(problems, len(events))
-        return events
-
-    def _decode(self, body: bytes, media_type: str) -> list[Event]:
-        if media_type == "application/x-ndjson":
-            events = self._decode_lines(body)
-            if events is not None:
-                return events
-            lines = [line for line in body.split(b"\n") if line.strip()]
-            self._check_size(len(lines))
-            return self._decode_ndjson(lines)
-        if media_type == "application/json":
-            events = self._decode_json(body)
-            self._check_size(len(events))
-            return events
-        raise InvalidBatch(
-            415,
-            "unsupported_media_type",
-            f"Content-Type {media_type or '(none)'!r} is not accepted; send {' or '.join(self.MEDIA_TYPES)}",
-        )
-
-    # decoding -------------------------------------------------------------------------
-
-    def _decode_json(self, body: bytes) -> list[Event]:
-        stripped = body.lstrip()
-        if not stripped:
-            raise InvalidBatch(400, "malformed", "the body is empty; send one event, a JSON array or NDJSON")
-        try:
-            if stripped[:1] == b"[":
-                events: list[Event] = self._many.decode(body)
-                return events
-            return [self._one.decode(body)]
-        except msgspec.ValidationError:
-            pass
-        except msgspec.DecodeError as exc:
-            raise InvalidBatch(400, "malformed", f"the body is not valid JSON: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise InvalidBatch(
-                400, "malformed", f"the body is not valid UTF-8: {exc.reason} at byte {exc.start}"
-            ) from None
-        try:
-            raw = self._any.decode(body)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            problem = _problem_from_msgspec(exc)
-            raise InvalidBatch(400, "malformed", f"the body cannot be read: {problem.message}") from None
-        items = raw if isinstance(raw, list) else [raw]
-        self._check_size(len(items))
-        raise self._invalid(self._diagnose(items), len(items))
-
-    def _decode_lines(self, body: bytes) -> list[Event] | None:
-        """The fast path for NDJSON: msgspec reads the lines itself; None sends the batch the
-        slow way (too many lines, blank lines, a problem, or a line holding several values).
-
-        A blank line and a line with two values in one batch would cancel out in the count;
-        both values are still validated in full, so nothing invalid gets through.
-        """
-        lines = body.count(b"\n") + (not body.endswith(b"\n"))
-        if lines > self.max_events:
-            return None
-        try:
-            events: list[Event] = self._one.decode_lines(body)
-        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
-            return None
-        return events if events and len(events) == lines else None
-
-    def _decode_ndjson(self, lines: list[bytes]) -> list[Event]:
-        # One decode of the whole batch as an array is several times faster than a decode
-        # per line; the count check catches a line that smuggles in several values.
-        try:
-            events = list(self._many.decode(b"[" + b",".join(lines) + b"]"))
-            if len(events) == len(lines):
-                return events
-        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
-            pass
-        items: list[Any] = []
-        problems: list[Problem] = []
-        for index, line in enumerate(lines):
-            try:
-                items.append(self._any.decode(line))
-            except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
-                items.append(None)
-                problems.append(Problem(index, None, f"line is not a single JSON value: {exc}"))
-        diagnosed = self._diagnose(items, skip={p.index for p in problems})
-        raise self._invalid(sorted(problems + diagnosed, key=lambda p: p.index or 0), len(lines))
-
-    def _check_size(self, count: int) -> None:
-        if count > self.max_events:
-            raise InvalidBatch(
-                413,
-                "batch_too_large",
-                f"the batch has {count} events; at most {self.max_events} are accepted per request "
-                "(limits.max_events_per_batch): split it",
-                events=count,
-            )
-        if count == 0:
-            raise InvalidBatch(400, "malformed", "the batch holds no events")
-
-    def _invalid(self, problems: list[Problem], count: int) -> InvalidBatch:
-        bad = len({p.index for p in problems})
-        return InvalidBatch(
-            400,
-            "invalid",
-            f"{bad} of {count} events are invalid; nothing was applied. Fix the listed fields and resend the batch",
-            problems,
-            events=count,
-        )
-
-    # checks after decoding ----------------------------------------------------------
-
-    def _field_checks(self, hints: dict[str, Any]) -> list[tuple[str, FieldCheck]]:
-        checks = []
-        for name, hint in hints.items():
-            marker = _marker_of(hint)
-            if isinstance(marker, _Quantity):
-                checks.append((name, _quantity_check(marker)))
-            elif isinstance(marker, _AgentType):
-                checks.append((name, self._check_agent_type))
-            elif isinstance(marker, _LabelValue):
-                checks.append((name, self._check_label))
-            elif _is_label_list(hint):
-                checks.append((name, self._check_labels))
-        return checks
-
-    def _passes(self, events: list[Event]) -> bool:
-        """The checks of :meth:`_post_check` without explanations, converting quantities.
-
-        This is the per-event hot path: label values are checked once and then remembered,
-        and it stops at the first problem, leaving the explaining to the slow path. The
-        ``agent`` and ``agent_type`` of agent events (nine in ten) are read as attributes,
-        much faster than ``getattr`` by name; the ``if`` before each loop skips making an
-        iterator for the (mostly empty) tuples of other fields.
-        """
-        known, agent_types, plans = self._known_labels, self.agent_types, self._plans
-        for event in events:
-            agent_fields, labels, label_lists, agent_type_fields, quantities, cross_field = plans[type(event)]
-            if agent_fields:
-                agent_event: AgentEvent = event  # type: ignore[assignment]
-                if agent_event.agent not in known and not self._learn_label(agent_event.agent):
-                    return False
-                agent_type = agent_event.agent_type
-                if agent_type is not None and agent_type not in agent_types:
-                    return False
-            if labels:
-                for name in labels:
-                    value = getattr(event, name)
-                    if value is not None and value not in known and not self._learn_label(value):
-                        return False
-            if label_lists:
-                for name in label_lists:
-                    if not all(value in known or self._learn_label(value) for value in getattr(event, name)):
-                        return False
-            if agent_type_fields:
-                for name in agent_type_fields:
-                    value = getattr(event, name)
-                    if value is not None and value not in agent_types:
-                        return False
-            if quantities:
-                for name, dimension, factor, upper in quantities:
-                    value = getattr(event, name)
-                    if value is None:
-                        continue
-                    if type(value) is str:
-                        try:
-                            value = parse_quantity(dimension, value)
-                        except UnitError:
-                            return False
-                    else:
-                        value *= factor
-                    if not 0.0 <= value <= upper:  # also False for NaN
-                        return False
-                    setattr(event, name, value)
-            if cross_field and next(iter(event.cross_field_problems()), None) is not None:
-                return False
-        return True
-
-    def _learn_label(self, value: str) -> bool:
-        """Checks a label value seen for the first time (rare: not worth a second copy of the rules)."""
-        try:
-            self._check_label(value)
-        except ValueError:
-            return False
-        if len(self._known_labels) >= KNOWN_LABELS_MAX:
-            self._known_labels.clear()
-        self._known_labels.add(value)
-        return True
-
-    def _post_check(self, index: int, event: Event) -> list[Problem]:
-        problems = []
-        for name, check in self._checks[type(event)]:
-            value = getattr(event, name)
-            if value is None:
-                continue
-            try:
-                setattr(event, name, check(value))
-            except ValueError as exc:
-                problems.append(Problem(index, name, str(exc)))
-        if not problems:
-            problems.extend(Problem(index, name, message) for name, message in event.cross_field_problems())
-        return problems
-
-    def _check_label(self, value: str) -> str:
-        if _LABEL_VALUE.match(value) is None:
-            raise ValueError(f"{value!r} is not a valid label value: use only letters, digits and _ . : / -")
-        if len(value) > self.max_label_length:
-            raise ValueError(
-                f"is {len(value)} characters long; at most {self.max_label_length} are allowed "
-                "(limits.max_label_length)"
-            )
-        return value
-
-    def _check_labels(self, values: list[str]) -> list[str]:
-        return [self._check_label(value) for value in values]
-
-    def _check_agent_type(self, value: str) -> str:
-        if value not in self.agent_types:
-            allowed = ", ".join(sorted(self.agent_types))
-            raise ValueError(f"unknown agent type {value!r}; configured agent_types are: {allowed}")
-        return value
-
-    # diagnosis of a batch that failed the fast pass -----------------------------------
-
-    def _diagnose(self, items: list[Any], skip: Iterable[int | None] = ()) -> list[Problem]:
-        skipped = set(skip)
-        return [p for index, item in enumerate(items) if index not in skipped for p in self._diagnose_one(index, item)]
-
-    def _diagnose_one(self, index: int, item: Any) -> list[Problem]:
-        if not isinstance(item, dict):
-            return [Problem(index, None, f"expected a JSON object, got {type(item).__name__}")]
-        kind = item.get("type")
-        if not isinstance(kind, str) or kind not in EVENT_TYPES:  # a list or object is not hashable
-            known = ", ".join(EVENT_TYPES)
-            what = "is missing" if kind is None else f"{kind!r} is not an event type"
-            return [Problem(index, "type", f"{what}; use one of: {known}")]
-        cls = EVENT_TYPES[kind]
-        hints = self._hints[cls]
-        problems = [
-            Problem(index, name, f"unknown field; {kind} accepts: {', '.join(hints)}")
-            for name in item
-            if name != "type" and name not in hints
-        ]
-        for field in msgspec.structs.fields(cls):
-            if field.required and field.name not in item:
-                problems.append(Problem(index, field.name, "required field is missing"))
-        checks = dict(self._checks[cls])
-        for name, value in item.items():
-            if name not in hints:
-                continue
-            try:
-                converted = msgspec.convert(value, hints[name])
-                if name in checks and converted is not None:
-                    checks[name](converted)
-            except msgspec.ValidationError as exc:
-                problems.append(Problem(index, name, _explain_type_error(exc, hints[name])))
-            except ValueError as exc:
-                problems.append(Problem(index, name, str(exc)))
-        if problems:
-            return problems
-        try:
-            event = msgspec.convert(item, AnyEvent)
-        except msgspec.ValidationError as exc:  # pragma: no cover - every field passed on its own
-            return [_problem_from_msgspec(exc, index)]
-        return self._post_check(index, event)
-
-
-class _CheckPlan(NamedTuple):
-    """Which fields of one event class the fast pass checks, and how (a tuple, to unpack at once)."""
-
-    agent_fields: bool  # an AgentEvent: its agent and agent_type are not among the names below
-    labels: tuple[str, ...]
-    label_lists: tuple[str, ...]
-    agent_types: tuple[str, ...]
-    quantities: tuple[tuple[str, Dimension, float, float], ...]  # name, dimension, default factor, upper
-    cross_field: bool
-
-    @classmethod
-    def of(cls, event_class: type[Event], hints: dict[str, Any]) -> _CheckPlan:
-        agent_fields = issubclass(event_class, AgentEvent)
-        markers = {
-            name: _marker_of(hint)
-            for name, hint in hints.items()
-            if not (agent_fields and name in ("agent", "agent_type"))
-        }
-        return cls(
-            agent_fields=agent_fields,
-            labels=tuple(name for name, marker in markers.items() if marker is LABEL),
-            label_lists=tuple(name for name in markers if _is_label_list(hints[name])),
-            agent_types=tuple(name for name, marker in markers.items() if isinstance(marker, _AgentType)),
-            quantities=tuple(
-                (name, marker.dimension, marker.dimension.default_factor, marker.upper)
-                for name, marker in markers.items()
-                if isinstance(marker, _Quantity)
-            ),
-            cross_field=event_class.cross_field_problems is not Event.cross_field_problems,
-        )
-
-
-def _marker_of(hint: Any) -> object | None:
-    """The post-check marker inside ``Annotated[...]``, also when wrapped in ``X | None``."""
-    if typing.get_origin(hint) is Annotated:
-        for extra in hint.__metadata__:
-            if isinstance(extra, _LabelValue | _AgentType | _Quantity):
-                return extra
-        return None
-    if typing.get_origin(hint) in (Union, types.UnionType):
-        for arg in typing.get_args(hint):
-            marker = _marker_of(arg)
-            if marker is not None:
-                return marker
-    return None
-
-
-def _is_label_list(hint: Any) -> bool:
-    if typing.get_origin(hint) is Annotated:
-        hint = typing.get_args(hint)[0]
-    return typing.get_origin(hint) is list and _marker_of(typing.get_args(hint)[0]) is LABEL
-
-
-def _quantity_check(quantity: _Quantity) -> FieldCheck:
-    dimension, upper = quantity.dimension, quantity.upper
-    default_factor = dimension.default_factor
-
-    def check(value: float | str) -> float:
-        if isinstance(value, str):
-            try:
-                converted = parse_quantity(dimension, value)
-            except UnitError as exc:
-                raise ValueError(str(exc)) from None
-        else:
-            converted = value * default_factor
-        if not (0.0 <= converted <= upper) or math.isnan(converted):
-            raise ValueError(
-                f"{value!r} is out of range: give {dimension.example}, from 0 to {upper:g} {dimension.base_unit}s"
-            )
-        return converted
-
-    return check
-
-
-def _explain_type_error(error: msgspec.ValidationError, hint: Any) -> str:
-    marker = _marker_of(hint)
-    message = str(error)
-    if isinstance(marker, _Quantity):
-        return f"{message}: give {marker.dimension.example}"
-    if isinstance(marker, _LabelValue | _AgentType):
-        return f"{message}: use only letters, digits and _ . : / -"
-    return message

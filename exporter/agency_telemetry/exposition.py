@@ -2,14 +2,14 @@
 
 Agent series are not prometheus_client children: at 10,000 agents that costs ~25 µs a line.
 Instead every string that does not change between scrapes (HELP/TYPE headers, ``le`` and
-other fixed label suffixes, each owner's label set) is built once, and a scrape is one pass
-of f-strings over the store's slots. The exporter's own metrics come after, from their
-prometheus_client registry.
+other fixed label suffixes) is built once, each owner's label set once per scrape, and a
+scrape is one pass of f-strings over the store's slots. The exporter's own metrics come after,
+from their prometheus_client registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -18,8 +18,11 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.utils import floatToGoString
 
 from .catalogue import FAMILIES, Family, Histogram
+from .owners import OWNERS, OwnerKind
 from .selfmetrics import SelfMetrics
-from .store import Entity, Store
+from .store import Store
+
+Owners = list[tuple[str, list[Any]]]  # (rendered label set, slot values) of each owner
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PIECE_LINES = 1000  # lines per piece of a scrape: about a millisecond of rendering
@@ -31,32 +34,41 @@ def wants_openmetrics(accept: str) -> bool:
     return "application/openmetrics-text" in accept
 
 
+def accepts_gzip(accept_encoding: str) -> bool:
+    """True when the client takes gzip, honouring ``q=0`` ("not this one")."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            quality = params.strip()
+            return not quality.startswith("q=") or quality[2:].strip() not in ("0", "0.0", "0.00", "0.000")
+    return False
+
+
 class Exposition:
     def __init__(self, store: Store, self_metrics: SelfMetrics) -> None:
         self.store = store
         self.self_metrics = self_metrics
         self._headers = {om: {f.name: _header(f, om) for f in FAMILIES} for om in (False, True)}
         self._suffixes = {f.name: self._label_suffixes(f) for f in FAMILIES}
+        self._label_templates = {kind: _label_template(kind) for kind in OWNERS}
 
     def _label_suffixes(self, family: Family) -> tuple[str, ...]:
         """Closing part of each fixed-label series: ``le="0.5"}`` or ``error_class="timeout"}``."""
         if family.buckets is not None:
             bounds = [*self.store.bounds[family.buckets], float("inf")]
             return tuple(f'le="{floatToGoString(b)}"}}' for b in bounds)  # type: ignore[no-untyped-call]
-        values = family.label_values
-        if family.label == "error_class":
-            values = self.store.classifier.names
-        return tuple(f'{family.label}="{v}"}}' for v in values or ())
+        return tuple(f'{family.label}="{v}"}}' for v in self.store.label_values(family) or ())
 
-    def _owners(self, family: Family) -> Iterable[Entity]:
-        store = self.store
-        return {
-            "agent": store.agents.values(),
-            "council": store.councils.values(),
-            "queue": store.queues.values(),
-            "alert": store.alerts.values(),
-            "workflow": (store.workflow,),
-        }[family.owner]
+    def _owners(self, kind: OwnerKind) -> Owners:
+        """Every owner of ``kind`` with its label set rendered, as the scrape of its families sees it.
+
+        Label values are checked against the label pattern on ingest, so only free text needs
+        escaping."""
+        entities = list(self.store.entities[kind].values())
+        template = self._label_templates[kind]
+        if kind.free_text:
+            return [(template % tuple(map(_escape, e.labels)), e.values) for e in entities]
+        return [(template % e.labels, e.values) for e in entities]
 
     def render(self, openmetrics: bool = False) -> bytes:
         """The whole exposition at once."""
@@ -66,17 +78,22 @@ class Exposition:
         """The exposition in pieces of about :data:`PIECE_LINES` lines.
 
         The HTTP handler lets ingest run between pieces, so a big scrape never holds the
-        event loop for long. Each family's owners are listed when the family starts, so an
-        owner added or expired meanwhile changes nothing mid-family; as with any exporter
-        that renders family by family, families can be a few events apart from each other.
+        event loop for long. Each kind's owners are listed when its first family starts, so
+        an owner added, relabelled or expired meanwhile changes none of that kind's families;
+        as with any exporter that renders family by family, values can be a few events apart
+        from one family to the next.
         """
         lines: list[str] = []
         series = 0
         headers = self._headers[openmetrics]
+        owners: Owners = []
+        kind = None
         for family in FAMILIES:
             lines.append(headers[family.name])
             render, suffixes = _RENDERERS[_shape(family)], self._suffixes[family.name]
-            owners = list(self._owners(family))
+            if family.owner is not kind:
+                kind = family.owner
+                owners = self._owners(kind)
             for start in range(0, len(owners), PIECE_OWNERS):
                 render(lines, family, owners[start : start + PIECE_OWNERS], suffixes)
                 if len(lines) >= PIECE_LINES:
@@ -93,8 +110,18 @@ def _header(family: Family, openmetrics: bool) -> str:
     return f"# HELP {name} {family.help}\n# TYPE {name} {family.type}\n"
 
 
+def _label_template(kind: OwnerKind) -> str:
+    """``{agent="%s",agent_type="%s"}`` for an owner's label values; "" for an unlabelled owner.
+    ``%`` with the values' tuple is several times faster than ``str.format`` or a function call."""
+    return "{" + ",".join(f'{name}="%s"' for name in kind.labels) + "}" if kind.labels else ""
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def _shape(family: Family) -> str:
-    if family.slot is None:
+    if family.constant:
         return "constant"
     if family.type in ("histogram", "summary"):
         return family.type
@@ -113,49 +140,49 @@ def _opener(labels: str) -> str:
     return labels[:-1] + "," if labels else "{"
 
 
-def _render_constant(out: list[str], family: Family, owners: Iterable[Entity], suffixes: tuple[str, ...]) -> None:
+def _render_constant(out: list[str], family: Family, owners: Owners, suffixes: tuple[str, ...]) -> None:
     name = family.name
-    out.extend(f"{name}{e.labels} 1\n" for e in owners)
+    out.extend(f"{name}{labels} 1\n" for labels, _ in owners)
 
 
-def _render_scalar(out: list[str], family: Family, owners: Iterable[Entity], suffixes: tuple[str, ...]) -> None:
+def _render_scalar(out: list[str], family: Family, owners: Owners, suffixes: tuple[str, ...]) -> None:
     name, slot = family.name, _slot(family)
-    for e in owners:
-        value = e.values[slot]
+    for labels, values in owners:
+        value = values[slot]
         if value is not None:
-            out.append(f"{name}{e.labels} {value}\n")
+            out.append(f"{name}{labels} {value}\n")
 
 
-def _render_labelled(out: list[str], family: Family, owners: Iterable[Entity], suffixes: tuple[str, ...]) -> None:
+def _render_labelled(out: list[str], family: Family, owners: Owners, suffixes: tuple[str, ...]) -> None:
     name, slot, label = family.name, _slot(family), family.label
-    for e in owners:
-        values: Any = e.values[slot]
+    for labels, slots in owners:
+        values: Any = slots[slot]
         if values is None:
             continue
-        head = name + _opener(e.labels)
+        head = name + _opener(labels)
         if isinstance(values, dict):
             out += [f'{head}{label}="{key}"}} {count}\n' for key, count in values.items()]
         else:
             out += [f"{head}{suffix} {count}\n" for suffix, count in zip(suffixes, values, strict=True)]
 
 
-def _render_histogram(out: list[str], family: Family, owners: Iterable[Entity], suffixes: tuple[str, ...]) -> None:
+def _render_histogram(out: list[str], family: Family, owners: Owners, suffixes: tuple[str, ...]) -> None:
     bucket, count, total, slot = f"{family.name}_bucket", f"{family.name}_count", f"{family.name}_sum", _slot(family)
-    for e in owners:
-        histogram: Histogram = e.values[slot]
-        head, labels = bucket + _opener(e.labels), e.labels
+    for labels, values in owners:
+        histogram: Histogram = values[slot]
+        head = bucket + _opener(labels)
         cumulative = list(accumulate(histogram.counts))
         out += [f"{head}{suffix} {n}\n" for suffix, n in zip(suffixes, cumulative, strict=True)]
         out.append(f"{count}{labels} {cumulative[-1]}\n")
         out.append(f"{total}{labels} {histogram.sum}\n")
 
 
-def _render_summary(out: list[str], family: Family, owners: Iterable[Entity], suffixes: tuple[str, ...]) -> None:
+def _render_summary(out: list[str], family: Family, owners: Owners, suffixes: tuple[str, ...]) -> None:
     count, total, slot = f"{family.name}_count", f"{family.name}_sum", _slot(family)
-    for e in owners:
-        value_sum, value_count = e.values[slot]
-        out.append(f"{count}{e.labels} {value_count}\n")
-        out.append(f"{total}{e.labels} {value_sum}\n")
+    for labels, values in owners:
+        value_sum, value_count = values[slot]
+        out.append(f"{count}{labels} {value_count}\n")
+        out.append(f"{total}{labels} {value_sum}\n")
 
 
 _RENDERERS = {

@@ -16,32 +16,14 @@ from prometheus_client.registry import Collector
 
 from . import __version__
 from .events import EVENT_CLASSES, event_type
+from .owners import EXPIRING, LIMITED
+from .refusals import INGEST_REFUSALS, WEB_REFUSALS
 from .reload import Reloadable
 from .store import Store
 
 # In the text format every counter's `_created` would be one more gauge series, which
 # Prometheus stores and nobody queries; the agent series do not have them either.
 disable_created_metrics()  # type: ignore[no-untyped-call]
-
-REJECTION_REASONS = (
-    "malformed",
-    "invalid",
-    "unsupported_media_type",
-    "body_too_large",
-    "batch_too_large",
-    "agents_limit",
-    "councils_limit",
-    "queues_limit",
-    "active_alerts_limit",
-    "principles_limit",
-    "shutting_down",
-    "overloaded",
-    "body_timeout",
-    "unauthorized",
-    "forbidden",
-    "rate_limited",
-)
-WEB_REJECTION_REASONS = ("basic_auth", "rate_limit", "handshake", "client_san")
 
 
 class SelfMetrics:
@@ -86,9 +68,9 @@ class SelfMetrics:
             ["token"],
             registry=self.registry,
         )
-        for reason in REJECTION_REASONS:
-            self.events_rejected.labels(reason)
-            self.requests_rejected.labels(reason)
+        for refusal in INGEST_REFUSALS:
+            self.events_rejected.labels(refusal.reason)
+            self.requests_rejected.labels(refusal.reason)
         self.reloadables: list[Reloadable[Any]] = []
         self.registry.register(_StoreCollector(store, self))
         self.registry.register(_ReloadCollector(self.reloadables))
@@ -96,8 +78,8 @@ class SelfMetrics:
     def watch(self, reloadables: list[Reloadable[Any]]) -> None:
         """Report on these reloaded files: web configuration, ingest tokens."""
         self.reloadables.extend(reloadables)
-        for reason in WEB_REJECTION_REASONS if any(r.kind == "web_config" for r in reloadables) else ():
-            self.web_rejections.labels(reason)
+        for refusal in WEB_REFUSALS if any(r.kind == "web_config" for r in reloadables) else ():
+            self.web_rejections.labels(refusal.reason)
 
     def token_used(self, token: str, events: int) -> None:
         self.token_events.labels(token).inc(events)
@@ -123,14 +105,8 @@ class _StoreCollector(Collector):
         tracked = GaugeMetricFamily(
             "agency_exporter_tracked", "Owners of series tracked now, by kind.", labels=["kind"]
         )
-        for kind, count in (
-            ("agent", len(store.agents)),
-            ("council", len(store.councils)),
-            ("queue", len(store.queues)),
-            ("alert", len(store.alerts)),
-            ("principle", len(store.principles)),
-        ):
-            tracked.add_metric([kind], count)
+        for kind in LIMITED:
+            tracked.add_metric([kind.name], len(store.tracked[kind]))
         yield tracked
         limit = GaugeMetricFamily("agency_exporter_limit", "Configured limits, by name.", labels=["limit"])
         for name in limits.__struct_fields__:
@@ -144,13 +120,8 @@ class _StoreCollector(Collector):
         expired = CounterMetricFamily(
             "agency_exporter_expired", "Owners removed after staying silent past their TTL.", labels=["kind"]
         )
-        for kind, count in (
-            ("agent", stats.expired_agents),
-            ("council", stats.expired_councils),
-            ("queue", stats.expired_queues),
-            ("alert", stats.expired_alerts),
-        ):
-            expired.add_metric([kind], count)
+        for kind in EXPIRING:
+            expired.add_metric([kind.name], stats.expired[kind.name])
         yield expired
         received = CounterMetricFamily(
             "agency_exporter_events_received", "Events accepted, by type (duplicates included).", labels=["type"]

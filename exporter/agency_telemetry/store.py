@@ -2,8 +2,10 @@
 
 No I/O and no clock of its own (both clocks are injected), so every rule here is tested
 directly. A batch is applied in three steps — drop duplicates, check every limit, then
-mutate — so a batch that would break a limit changes nothing. Handlers write the slots
-named in :mod:`catalogue`; they cannot fail once the limits have been checked.
+mutate — so a batch that would break a limit changes nothing. Limits are checked for the
+owners each event class declares it may add (:attr:`events.Event.owners`); handlers write the
+slots named in :mod:`catalogue` and cannot fail once the limits have been checked. A new
+owner's values start as its families say (:attr:`catalogue.Family.initial`).
 
 Everything is additive across exporter replicas: counters only grow, load moves by +1/-1,
 and values that are set (capacity, CPU, memory, last seen) are meant to be combined with
@@ -13,11 +15,11 @@ and values that are set (capacity, CPU, memory, last seen) are meant to be combi
 from __future__ import annotations
 
 import collections
-import operator
 import sys
 import time
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Collection, Container, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .catalogue import (
@@ -33,7 +35,6 @@ from .catalogue import (
     A_QUALITY,
     A_QUEUE_DEPTH,
     A_TASKS,
-    AGENT_SLOTS,
     C_ATTEMPTS,
     C_CHECKS,
     C_COORDINATION,
@@ -44,21 +45,25 @@ from .catalogue import (
     C_ROUNDS,
     C_SESSIONS,
     C_VIOLATIONS,
-    COUNCIL_SLOTS,
     DECISION_OUTCOMES,
+    ERROR_CLASS,
+    FAMILIES_OF,
     Q_DEPTH,
     Q_WAIT,
     W_COST,
     W_FAILURES,
     W_QUALITY,
     W_TASKS,
-    WORKFLOW_SLOTS,
+    Family,
     Histogram,
 )
 from .classifier import ErrorClassifier
 from .config import FALLBACK_ERROR_CLASS, Config
+from .dedup import RecentIds
 from .events import (
+    EVENT_CLASSES,
     UNKNOWN_AGENT_TYPE,
+    UNSPECIFIED_PRINCIPLE,
     AgentDeregistered,
     AgentHeartbeat,
     AgentRegistered,
@@ -68,39 +73,41 @@ from .events import (
     Coordination,
     Decision,
     Event,
+    Names,
     QueueSample,
     TaskCompleted,
     TaskFailed,
     TaskStarted,
 )
+from .owners import AGENT, ALERT, COUNCIL, EXPIRING, LIMITED, PRINCIPLE, QUEUE, WORKFLOW, OwnerKind
 
-UNSPECIFIED_PRINCIPLE = "unspecified"
 Clock = Callable[[], float]
 
 
 class LimitExceeded(Exception):
-    """Applying the batch would track more of something than the configuration allows."""
+    """Applying the batch would track more owners of ``kind`` than the configuration allows."""
 
-    def __init__(self, what: str, limit: int, setting: str, reason: str) -> None:
+    def __init__(self, kind: OwnerKind, limit: int) -> None:
+        assert kind.limit is not None
+        what = kind.limit.removeprefix("max_").replace("_", " ")
         super().__init__(
-            f"the batch would track more than {limit} {what} ({setting}); nothing was applied. "
+            f"the batch would track more than {limit} {what} (limits.{kind.limit}); nothing was applied. "
             f"Wait for idle {what} to expire, deregister some, or raise the limit"
         )
-        self.reason = reason
+        self.reason = kind.limit_reason
 
 
 class Entity:
-    """One agent, council, queue or alert: its rendered labels and its metric slots."""
+    """One agent, council, queue, alert or the workflow: its label values and its metric slots."""
 
-    __slots__ = ("labels", "values", "touched", "agent_type")
+    __slots__ = ("labels", "values", "touched")
 
-    def __init__(self, labels: str, values: list[Any], touched: float, agent_type: str = "") -> None:
-        self.labels = labels  # '{agent="a",agent_type="t"}', rendered once; "" for no labels
+    def __init__(self, labels: tuple[str, ...], values: list[Any], touched: float) -> None:
+        # In the order of its OwnerKind.labels. An agent's agent_type is interned: every event
+        # compares its agent_type with it, and a few shared strings stay in the CPU cache.
+        self.labels = labels
         self.values = values
         self.touched = touched  # monotonic time of the last event, for expiry
-        # Interned: every event compares its agent_type with this, and the few shared strings
-        # stay in the CPU cache where one string per agent would not.
-        self.agent_type = agent_type
 
 
 @dataclass
@@ -110,20 +117,13 @@ class StoreStats:
     received: collections.Counter[type[Event]] = field(default_factory=collections.Counter)  # duplicates included
     duplicates: int = 0
     dedup_evicted: int = 0
-    expired_agents: int = 0
-    expired_councils: int = 0
-    expired_queues: int = 0
-    expired_alerts: int = 0
+    expired: collections.Counter[str] = field(default_factory=collections.Counter)  # by OwnerKind.name
 
 
 @dataclass(frozen=True)
 class Applied:
     accepted: int
     duplicates: int
-
-
-def escape_label_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 class Store:
@@ -142,14 +142,25 @@ class Store:
         self._rounds_bounds = self.bounds["debate_rounds"]
         self._quality_bounds = self.bounds["workflow_task_quality_score"]
         self._wait_bounds = self.bounds["queue_wait_seconds"]
+        self._starts = {kind: self._start_values(families) for kind, families in FAMILIES_OF.items()}
         self.agents: dict[str, Entity] = {}
         self.councils: dict[str, Entity] = {}
         self.queues: dict[str, Entity] = {}
         self.alerts: dict[str, Entity] = {}
         self.principles: set[str] = set()
-        self.workflow = Entity("", self._workflow_values(), 0.0)
+        self.workflow = Entity((), self._new_values(WORKFLOW), 0.0)
+        self.entities: dict[OwnerKind, dict[str, Entity]] = {
+            AGENT: self.agents,
+            COUNCIL: self.councils,
+            QUEUE: self.queues,
+            ALERT: self.alerts,
+            WORKFLOW: {"": self.workflow},
+        }
+        self.tracked: dict[OwnerKind, Collection[str]] = {**self.entities, PRINCIPLE: self.principles}
+        # Per limited kind: the event classes that may add one, with the names they add it by.
+        self._adders = [(kind, _adders(kind)) for kind in LIMITED]
         self.stats = StoreStats()
-        self._seen_ids: dict[str, float] = {}  # id -> forget-at; insertion order = expiry order
+        self.recent_ids = RecentIds(self.expiry.dedup_window, self.expiry.dedup_max_ids)
         self._handlers: dict[type[Event], Callable[[Any, float, float], None]] = {
             AgentRegistered: self._on_registered,
             AgentDeregistered: self._on_deregistered,
@@ -171,97 +182,82 @@ class Store:
         """Apply a validated batch entirely, or raise :class:`LimitExceeded` and change nothing."""
         now, wall = self.clock(), self.wall_clock()
         per_type = collections.Counter(map(type, events))
-        fresh, new_ids = self._drop_duplicates(events, now)
+        fresh, new_ids = self.recent_ids.fresh(events, now)
         self._check_limits(fresh, per_type)
         handlers = self._handlers
         for event in fresh:
             handlers[type(event)](event, now, wall)
-        self._remember(new_ids, now)
+        self.stats.dedup_evicted += self.recent_ids.remember(new_ids, now)
         duplicates = len(events) - len(fresh)
         self.stats.duplicates += duplicates
         self.stats.received.update(per_type)
         return Applied(len(fresh), duplicates)
 
-    def _drop_duplicates(self, events: list[Event], now: float) -> tuple[list[Event], list[str]]:
-        self._forget_ids(now)
-        if not any(map(_EVENT_ID, events)):  # most batches carry no ids (an id is never empty)
-            return events, []
-        seen = self._seen_ids
-        fresh: list[Event] = []
-        new_ids: dict[str, None] = {}
-        for event in events:
-            key = event.id
-            if key is not None:
-                if key in seen or key in new_ids:
-                    continue
-                new_ids[key] = None
-            fresh.append(event)
-        return fresh, list(new_ids)
-
-    def _remember(self, ids: list[str], now: float) -> None:
-        if not ids:
-            return
-        forget_at = now + self.expiry.dedup_window
-        seen = self._seen_ids
-        for key in ids:
-            seen[key] = forget_at
-        overflow = len(seen) - self.expiry.dedup_max_ids
-        if overflow > 0:  # forget the oldest early; counted, because a late retry may now double count
-            for key in list(_first(seen, overflow)):
-                del seen[key]
-            self.stats.dedup_evicted += overflow
-
-    def _forget_ids(self, now: float) -> None:
-        seen = self._seen_ids
-        while seen:
-            key = next(iter(seen))
-            if seen[key] > now:
-                break
-            del seen[key]
-
     def _check_limits(self, events: list[Event], per_type: collections.Counter[type[Event]]) -> None:
         """``per_type`` counts the batch before its duplicates were dropped: it only bounds how
         many events could add an owner, which is all the quick look needs."""
-        limits = self.limits
-        for tracked, limit, setting, owned_by, new_keys in (
-            (self.agents, limits.max_agents, "limits.max_agents", (*_AGENT_OWNED, Decision), _new_agents),
-            (self.councils, limits.max_councils, "limits.max_councils", _COUNCIL_OWNED, _new_councils),
-            (self.queues, limits.max_queues, "limits.max_queues", (QueueSample,), _new_queues),
-            (self.alerts, limits.max_active_alerts, "limits.max_active_alerts", (Alert,), _new_alerts),
-            (self.principles, limits.max_principles, "limits.max_principles", (Consensus,), _new_principles),
-        ):
+        for kind, adders in self._adders:
+            tracked = self.tracked[kind]
+            limit: int = getattr(self.limits, kind.limit)  # type: ignore[arg-type]
             # Fewer events that could add one than there is room left: no need to look closer.
-            could_add = sum(per_type[cls] for cls in owned_by)
-            if len(tracked) + could_add > limit and len(tracked) + len(new_keys(events, tracked)) > limit:
-                what = setting.removeprefix("limits.max_")
-                raise LimitExceeded(what.replace("_", " "), limit, setting, reason=f"{what}_limit")
+            could_add = sum(per_type[cls] for cls in adders)
+            if len(tracked) + could_add > limit and len(tracked) + len(_new_owners(events, adders, tracked)) > limit:
+                raise LimitExceeded(kind, limit)
 
     # expiry ---------------------------------------------------------------------------
 
     def expire(self) -> None:
         """Remove agents, councils and queues silent past ``agent_ttl``, alerts past ``alert_ttl``."""
         now = self.clock()
-        self.stats.expired_agents += _drop_idle(self.agents, now - self.expiry.agent_ttl)
-        self.stats.expired_councils += _drop_idle(self.councils, now - self.expiry.agent_ttl)
-        self.stats.expired_queues += _drop_idle(self.queues, now - self.expiry.agent_ttl)
-        self.stats.expired_alerts += _drop_idle(self.alerts, now - self.expiry.alert_ttl)
-        self._forget_ids(now)
+        for kind in EXPIRING:
+            ttl: float = getattr(self.expiry, kind.ttl)  # type: ignore[arg-type]
+            self.stats.expired[kind.name] += _drop_idle(self.entities[kind], now - ttl)
+        self.recent_ids.forget(now)
 
     @property
     def dedup_ids(self) -> int:
-        return len(self._seen_ids)
+        return len(self.recent_ids)
+
+    def label_values(self, family: Family) -> tuple[str, ...] | None:
+        """The values of a labelled family's extra label, in slot-list order; None for a dynamic label."""
+        return self.classifier.names if family.label == ERROR_CLASS else family.label_values
 
     # owners ---------------------------------------------------------------------------
+
+    def _start_values(self, families: Iterable[Family]) -> tuple[list[Any], list[tuple[int, Callable[[], Any]]]]:
+        """A new owner's values as a template of numbers, and a maker for each slot holding a
+        histogram, summary or labelled counts (each owner needs its own)."""
+        template: list[Any] = []
+        makers: list[tuple[int, Callable[[], Any]]] = []
+        for family in families:
+            if family.slot is None:
+                continue
+            template.append(None if family.type in ("histogram", "summary") or family.label else family.initial)
+            if family.initial is None:
+                continue
+            if family.buckets is not None:
+                makers.append((family.slot, partial(Histogram, len(self.bounds[family.buckets]) + 1)))
+            elif family.type == "summary":
+                makers.append((family.slot, partial(list, (0.0, 0))))
+            elif family.label is not None:
+                values = self.label_values(family)
+                makers.append((family.slot, dict if values is None else partial(list, (family.initial,) * len(values))))
+        return template, makers
+
+    def _new_values(self, kind: OwnerKind) -> list[Any]:
+        template, makers = self._starts[kind]
+        values = template.copy()
+        for slot, make in makers:
+            values[slot] = make()
+        return values
 
     def _agent(self, agent_id: str, agent_type: str | None, now: float, wall: float) -> Entity:
         entity = self.agents.get(agent_id)
         if entity is None:
-            kind = sys.intern(agent_type or UNKNOWN_AGENT_TYPE)
-            entity = Entity(_agent_labels(agent_id, kind), self._agent_values(), now, kind)
+            entity = Entity((agent_id, sys.intern(agent_type or UNKNOWN_AGENT_TYPE)), self._new_values(AGENT), now)
             self.agents[agent_id] = entity
-        elif agent_type is not None and agent_type != entity.agent_type:
-            entity.agent_type = sys.intern(agent_type)
-            entity.labels = _agent_labels(agent_id, agent_type)
+        elif agent_type is not None and agent_type != entity.labels[1]:
+            entity.labels = (agent_id, sys.intern(agent_type))
         entity.touched = now
         entity.values[A_LAST_SEEN] = wall
         return entity
@@ -269,36 +265,16 @@ class Store:
     def _council(self, council: str, now: float) -> Entity:
         entity = self.councils.get(council)
         if entity is None:
-            entity = Entity(f'{{council="{council}"}}', self._council_values(), now)
-            self.councils[council] = entity
+            entity = self.councils[council] = Entity((council,), self._new_values(COUNCIL), now)
         entity.touched = now
         return entity
 
-    def _agent_values(self) -> list[Any]:
-        values: list[Any] = [None] * AGENT_SLOTS
-        values[A_CAPACITY] = 1
-        values[A_ACTIVE] = 0
-        values[A_TASKS] = 0
-        values[A_FAILURES] = [0] * len(self.classifier.names)
-        values[A_DURATION] = Histogram(len(self._duration_bounds) + 1)
-        values[A_QUALITY] = [0.0, 0]
-        values[A_COST] = 0.0
-        return values
-
-    def _council_values(self) -> list[Any]:
-        values: list[Any] = [0] * COUNCIL_SLOTS
-        values[C_FORMATION] = Histogram(len(self._formation_bounds) + 1)
-        values[C_ROUNDS] = Histogram(len(self._rounds_bounds) + 1)
-        values[C_VIOLATIONS] = {}
-        values[C_COORDINATION] = 0.0
-        values[C_DECISIONS] = None
-        return values
-
-    def _workflow_values(self) -> list[Any]:
-        values: list[Any] = [0] * WORKFLOW_SLOTS
-        values[W_QUALITY] = Histogram(len(self.bounds["workflow_task_quality_score"]) + 1)
-        values[W_COST] = 0.0
-        return values
+    def _queue(self, queue: str, now: float) -> Entity:
+        entity = self.queues.get(queue)
+        if entity is None:
+            entity = self.queues[queue] = Entity((queue,), self._new_values(QUEUE), now)
+        entity.touched = now
+        return entity
 
     # handlers: one per event type ------------------------------------------------------
 
@@ -386,31 +362,18 @@ class Store:
         values[slot][_OUTCOME_INDEX[event.predicted, event.actual]] += 1
 
     def _on_queue(self, event: QueueSample, now: float, wall: float) -> None:
-        entity = self.queues.get(event.queue)
-        if entity is None:
-            values: list[Any] = [None, Histogram(len(self._wait_bounds) + 1)]
-            entity = self.queues[event.queue] = Entity(f'{{queue="{event.queue}"}}', values, now)
-        entity.touched = now
+        values = self._queue(event.queue, now).values
         if event.depth is not None:
-            entity.values[Q_DEPTH] = event.depth
+            values[Q_DEPTH] = event.depth
         if event.wait is not None:
-            entity.values[Q_WAIT].observe(self._wait_bounds, event.wait)
+            values[Q_WAIT].observe(self._wait_bounds, event.wait)
 
     def _on_alert(self, event: Alert, now: float, wall: float) -> None:
         if event.status == "resolved":
             self.alerts.pop(event.alert_id, None)
             return
-        pairs = ",".join(
-            f'{name}="{escape_label_value(value)}"'
-            for name, value in (
-                ("alert_id", event.alert_id),
-                ("alert_type", event.alert_type),
-                ("severity", event.severity),
-                ("affected_agents", ",".join(event.affected_agents)),
-                ("message", event.message),
-            )
-        )
-        self.alerts[event.alert_id] = Entity(f"{{{pairs}}}", [], now)
+        labels = (event.alert_id, event.alert_type, event.severity, ",".join(event.affected_agents), event.message)
+        self.alerts[event.alert_id] = Entity(labels, self._new_values(ALERT), now)
 
 
 _OUTCOME_INDEX = {
@@ -421,44 +384,20 @@ _OUTCOME_INDEX = {
 }
 
 
-def _agent_labels(agent: str, agent_type: str) -> str:
-    return f'{{agent="{agent}",agent_type="{agent_type}"}}'
+def _adders(kind: OwnerKind) -> dict[type[Event], tuple[Names, ...]]:
+    """The event classes that may add an owner of ``kind``, with the names by which they do."""
+    adders = {cls: tuple(n for n in cls.owners if n.kind is kind and n.creates) for cls in EVENT_CLASSES}
+    return {cls: names for cls, names in adders.items() if names}
 
 
-_EVENT_ID = operator.attrgetter("id")
-_AGENT_OWNED = (AgentRegistered, AgentHeartbeat, TaskStarted, TaskCompleted, TaskFailed)
-_COUNCIL_OWNED = (Consensus, Coordination, Decision)
-
-
-def _new_agents(events: list[Event], tracked: Container[str]) -> set[str]:
-    found = {e.agent for e in events if type(e) in _AGENT_OWNED and e.agent not in tracked}  # type: ignore[attr-defined]
-    found.update(e.agent for e in events if type(e) is Decision and e.agent is not None and e.agent not in tracked)
+def _new_owners(events: list[Event], adders: dict[type[Event], tuple[Names, ...]], tracked: Container[str]) -> set[str]:
+    found = set()
+    for event in events:
+        for names in adders.get(type(event), ()):
+            key = event.new_owner(names)
+            if key is not None and key not in tracked:
+                found.add(key)
     return found
-
-
-def _new_councils(events: list[Event], tracked: Container[str]) -> set[str]:
-    return {
-        e.council  # type: ignore[attr-defined]
-        for e in events
-        if type(e) in _COUNCIL_OWNED and e.council is not None and e.council not in tracked  # type: ignore[attr-defined]
-    }
-
-
-def _new_queues(events: list[Event], tracked: Container[str]) -> set[str]:
-    return {e.queue for e in events if type(e) is QueueSample and e.queue not in tracked}
-
-
-def _new_alerts(events: list[Event], tracked: Container[str]) -> set[str]:
-    return {e.alert_id for e in events if type(e) is Alert and e.status == "active" and e.alert_id not in tracked}
-
-
-def _new_principles(events: list[Event], tracked: Container[str]) -> set[str]:
-    named = {
-        e.violated_principle or UNSPECIFIED_PRINCIPLE
-        for e in events
-        if type(e) is Consensus and not e.constitutional_compliance
-    }
-    return {principle for principle in named if principle not in tracked}
 
 
 def _drop_idle(entities: dict[str, Entity], idle_before: float) -> int:
@@ -466,8 +405,3 @@ def _drop_idle(entities: dict[str, Entity], idle_before: float) -> int:
     for key in idle:
         del entities[key]
     return len(idle)
-
-
-def _first(mapping: dict[str, float], count: int) -> Iterable[str]:
-    iterator = iter(mapping)
-    return (next(iterator) for _ in range(count))

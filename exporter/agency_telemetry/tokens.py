@@ -26,9 +26,10 @@ from typing import Annotated
 from msgspec import Meta, Struct
 
 from .config import ConfigError, load_yaml
-from .events import EVENT_CLASSES, AgentEvent, Alert, Business, Consensus, Coordination, Decision, Event, QueueSample
+from .events import EVENT_CLASSES, Event
+from .owners import FLEET, OWNERS
 
-SCOPE_KINDS = ("agents", "councils", "queues")
+SCOPE_KINDS = tuple(kind.scope for kind in OWNERS if kind.scope not in (None, FLEET))  # agents, councils, queues
 VERDICTS_MAX = 100_000  # ids remembered per token as in or out of scope; starts over when full
 
 
@@ -127,21 +128,16 @@ class Forbidden(Exception):
     """A batch names something outside the token's scope; the message says what and where."""
 
 
-def _owner_fields(cls: type[Event]) -> tuple[tuple[str, str | None], ...]:
-    """(scope kind, field) of every owner an event class names; ("fleet", None) for none."""
-    if issubclass(cls, AgentEvent):
-        return (("agents", "agent"),)
-    if cls is Decision:
-        return (("agents", "agent"), ("councils", "council"))  # one of the two is set
-    if issubclass(cls, Consensus | Coordination):
-        return (("councils", "council"),)
-    if cls is QueueSample:
-        return (("queues", "queue"),)
-    assert issubclass(cls, Business | Alert), cls
-    return (("fleet", None),)
+def _scoped_fields(cls: type[Event]) -> tuple[tuple[str, str | None], ...]:
+    """(scope kind, field) of every owner an event class names; (FLEET, None) for a fleet-wide one."""
+    return tuple(
+        (FLEET, None) if names.kind.scope == FLEET else (names.kind.scope, names.field)
+        for names in cls.owners
+        if names.kind.scope is not None
+    )
 
 
-OWNER_FIELDS = {cls: _owner_fields(cls) for cls in EVENT_CLASSES}
+OWNER_FIELDS = {cls: _scoped_fields(cls) for cls in EVENT_CLASSES}
 
 
 class Tokens:

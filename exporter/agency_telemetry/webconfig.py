@@ -1,4 +1,5 @@
-"""The exporter-toolkit web configuration file (``--web.config.file``): TLS and basic auth.
+"""The exporter-toolkit web configuration file (``--web.config.file``): TLS, basic auth, rate
+limit and headers; and the middleware that applies them to every request.
 
 The same file format as node_exporter and every exporter built on the Prometheus
 exporter-toolkit, so a Prometheus scrape config with ``tls_config`` and ``basic_auth`` that
@@ -25,15 +26,18 @@ import logging
 import os
 import ssl
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import bcrypt
 import msgspec
+from aiohttp import web
 from msgspec import Meta, Struct
 
 from .config import ConfigError, Seconds, load_yaml
+from .refusals import refusal_answer
+from .reload import Reloadable
 from .tokens import TokenBucket
 
 log = logging.getLogger("agency_telemetry.webconfig")
@@ -75,7 +79,6 @@ ALLOWED_HEADERS = {
 }
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 AUTH_CACHE_MAX = 1024  # (user, password, hash) verdicts kept; bcrypt costs ~70 ms per check
-TLS_HANDSHAKE_TIMEOUT = 10.0  # seconds; a client that stalls the handshake is dropped
 
 
 class _Strict(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -284,61 +287,29 @@ def _unknown_user_hash(cost: int) -> bytes:
     return bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(cost))
 
 
-class TLSUpgrade(asyncio.Protocol):
-    """Accepts a plain TCP connection and starts TLS on it with the context in force *now*.
+def web_security(settings: Reloadable[WebSecurity], on_refusal: Callable[[str], None], ingest_has_tokens: bool) -> Any:
+    """The web configuration's rate limit and basic auth, on every endpoint; ingest is left to
+    its bearer tokens when an ingest tokens file is set (both would use ``Authorization``).
+    Returns the middleware and the response hook adding the configured headers."""
 
-    asyncio fixes a listener's SSLContext when it starts, and switching contexts in an SNI
-    callback keeps the first context's client-certificate policy; upgrading each connection
-    ourselves is what lets a reloaded web configuration (new certificate, new client CA, new
-    client_auth_type) apply to the next connection without reopening the listener."""
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
+        current = settings.current
+        if current.rate_limit is not None:
+            wait = current.rate_limit.take(1)
+            if wait:
+                on_refusal("rate_limit")
+                message = "over the web configuration's rate_limit; retry later"
+                return refusal_answer("rate_limit", message, retry_after=wait)
+        auth = current.basic_auth
+        exempt = ingest_has_tokens and request.path == "/v1/events"
+        if auth is not None and not exempt and not await auth.check(request.headers.get("Authorization")):
+            on_refusal("basic_auth")
+            message = "basic auth required (basic_auth_users of the web configuration)"
+            return refusal_answer("basic_auth", message, headers={"WWW-Authenticate": "Basic"})
+        return await handler(request)
 
-    def __init__(
-        self,
-        http_protocol: asyncio.Protocol,
-        settings: Callable[[], WebSecurity],
-        on_failure: Callable[[str], None],
-    ) -> None:
-        self.http_protocol = http_protocol
-        self.settings = settings
-        self.on_failure = on_failure
-        self._task: asyncio.Task[None] | None = None
+    async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(settings.current.headers)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        transport.pause_reading()  # the handshake reads once start_tls has taken over
-        self._task = asyncio.ensure_future(self._upgrade(transport))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        pass  # before the handshake ends start_tls fails and _upgrade closes; after, the TLS layer owns it
-
-    async def _upgrade(self, transport: asyncio.Transport) -> None:
-        settings = self.settings()
-        assert settings.ssl_context is not None
-        loop = asyncio.get_running_loop()
-        try:
-            tls = await loop.start_tls(
-                transport,
-                self.http_protocol,
-                settings.ssl_context,
-                server_side=True,
-                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
-            )
-        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
-            self.on_failure("handshake")
-            log.debug("TLS handshake failed: %s", exc)
-            transport.close()
-            return
-        if tls is None:  # the peer went away during the handshake
-            transport.close()
-            return
-        allowed = settings.allowed_sans
-        if allowed is not None and not _san_allowed(tls.get_extra_info("peercert"), allowed):
-            self.on_failure("client_san")
-            tls.abort()
-            return
-        self.http_protocol.connection_made(tls)
-
-
-def _san_allowed(peercert: dict[str, Any] | None, allowed: frozenset[str]) -> bool:
-    names = (value for _, value in (peercert or {}).get("subjectAltName", ()))
-    return any(name in allowed for name in names)
+    return middleware, add_headers

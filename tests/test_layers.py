@@ -1,0 +1,74 @@
+"""The package's modules import downward only: input → validation → store → exposition → HTTP.
+
+A module may import those listed before it here and nothing after, so a new import that reaches
+back up (the store importing the HTTP layer, the schema importing the decoder) fails this test.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import agency_telemetry
+
+PACKAGE = Path(agency_telemetry.__file__).parent
+LAYERS = (
+    "__init__",
+    "validation",
+    "units",
+    "owners",
+    "classifier",
+    "config",
+    "events",
+    "catalogue",
+    "decoder",
+    "reload",
+    "tokens",
+    "dedup",
+    "store",
+    "refusals",
+    "selfmetrics",
+    "exposition",
+    "webconfig",
+    "ingest",
+    "routes",
+    "server",
+    "simulator",
+    "cli",
+    "__main__",
+)
+
+
+def package_imports(path: Path) -> set[str]:
+    """The first-level package modules ``path`` imports (``from .store import x`` → store)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                found.add(node.module.split(".")[0])
+            else:
+                found.update(alias.name if alias.name != "__version__" else "__init__" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("agency_telemetry"):
+            found.add(node.module.split(".")[1] if "." in node.module else "__init__")
+    return found
+
+
+def test_every_module_has_a_layer():
+    modules = {path.stem for path in PACKAGE.glob("*.py")}
+    assert modules == set(LAYERS)
+
+
+def test_modules_import_only_the_layers_below_them():
+    for position, module in enumerate(LAYERS):
+        imported = package_imports(PACKAGE / f"{module}.py")
+        above = imported - set(LAYERS[:position])
+        assert not above, f"{module} imports {sorted(above)}, which come after it in LAYERS"
+
+
+def test_the_client_sdk_shares_nothing_with_the_server():
+    for path in (PACKAGE / "client").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level in (0, 1), f"{path.name} imports from the server package"
+                assert not (node.module or "").startswith("agency_telemetry"), path.name
