@@ -43,16 +43,6 @@ local lib = import 'lib.libsonnet';
     local complianceLow(threshold) = 'council:agency_council_consensus:compliance_ratio_rate%s < %g\nand %s' % [cw, threshold, busyCouncil],
     local busyWorkflow = 'sum %s (rate(agency_workflow_tasks_total%s[%s])) > %g' % [R, lib.sel(c), w, c.minTaskRate],
     local decided(outcomes) = '%s > %g' % [lib.sumRate(c, 'agency_council_decisions_total', cw, ['outcome'], 'outcome=~"%s"' % outcomes), c.minCouncilRate],
-    // Refusals for credentials: AgencyExporterAuthFailures (security), not AgencyExporterRejectingEvents.
-    local authReasons = 'unauthorized|forbidden',
-    local webAuthReasons = 'basic_auth|client_san',
-    local exporterPairs = [
-      ['agent', 'max_agents'],
-      ['council', 'max_councils'],
-      ['queue', 'max_queues'],
-      ['alert', 'max_active_alerts'],
-      ['principle', 'max_principles'],
-    ],
 
     groups+: [
       {
@@ -310,7 +300,7 @@ local lib = import 'lib.libsonnet';
           ),
           alert(
             'AgencyExporterRejectingEvents',
-            '%s > 0' % lib.sumRate(c, 'agency_exporter_requests_rejected_total', w, ['reason'], 'reason!~"%s"' % authReasons),
+            '%s > 0' % lib.sumRate(c, 'agency_exporter_requests_rejected_total', w, ['reason'], 'reason!~"%s"' % lib.authReasons),
             s.exporterRejecting,
             'system_health',
             f.exporterRejecting,
@@ -322,11 +312,11 @@ local lib = import 'lib.libsonnet';
             'AgencyExporterLimitNear',
             std.join('\nor\n', [
               '(agency_exporter_tracked%s / ignoring (kind, limit) group_left agency_exporter_limit%s) > %g' % [
-                lib.sel(c, 'kind="%s"' % p[0]),
-                lib.sel(c, 'limit="%s"' % p[1]),
+                lib.sel(c, 'kind="%s"' % owner.kind),
+                lib.sel(c, 'limit="%s"' % owner.limit),
                 t.exporterLimitRatio,
               ]
-              for p in exporterPairs
+              for owner in lib.exporterLimits
             ]),
             s.exporterLimit,
             'system_health',
@@ -339,9 +329,9 @@ local lib = import 'lib.libsonnet';
             'AgencyExporterAuthFailures',
             'sum %s (\n  rate(agency_exporter_requests_rejected_total%s[%s])\n  or\n  rate(agency_exporter_web_rejected_total%s[%s])\n) > 0' % [
               lib.without(c, ['reason']),
-              lib.sel(c, 'reason=~"%s"' % authReasons),
+              lib.sel(c, 'reason=~"%s"' % lib.authReasons),
               w,
-              lib.sel(c, 'reason=~"%s"' % webAuthReasons),
+              lib.sel(c, 'reason=~"%s"' % lib.webAuthReasons),
               w,
             ],
             s.exporterAuth,

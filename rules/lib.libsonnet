@@ -23,4 +23,23 @@
     for t in std.objectFields(config.latencyObjectiveSeconds)
   ],
   otherAgentTypes(config):: 'agent_type!~"%s"' % std.join('|', std.objectFields(config.latencyObjectiveSeconds)),
+
+  // Facts about the exporter that rules and dashboards both read, written only here.
+  //
+  // Owner kinds the exporter tracks (agency_exporter_tracked{kind}) and the limit capping each
+  // (agency_exporter_limit{limit}), in the exporter's own order. Must match its owner table.
+  exporterLimits:: [
+    { kind: 'agent', limit: 'max_agents' },
+    { kind: 'council', limit: 'max_councils' },
+    { kind: 'queue', limit: 'max_queues' },
+    { kind: 'alert', limit: 'max_active_alerts' },
+    { kind: 'principle', limit: 'max_principles' },
+  ],
+  // Refusals for credentials, as regexes of the `reason` label: ingest batches with a missing,
+  // unknown or out-of-scope token (agency_exporter_requests_rejected_total), and requests the
+  // web configuration refuses for a wrong password or client certificate
+  // (agency_exporter_web_rejected_total). AgencyExporterAuthFailures alerts on these;
+  // AgencyExporterRejectingEvents on every other ingest refusal.
+  authReasons:: 'unauthorized|forbidden',
+  webAuthReasons:: 'basic_auth|client_san',
 }

@@ -22,8 +22,11 @@ local panels = import 'panels.libsonnet';
     local units = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
     std.parseInt(std.substr(window, 0, std.length(window) - 1)) * units[window[std.length(window) - 1]],
 
+  // The mixin's alerts among ALERTS (every one is named Agency…), and those of them firing.
+  agencyAlerts:: 'alertname=~"Agency.+"',
+  firingAlerts:: 'alertstate="firing", %s' % $.agencyAlerts,
   // Firing Agency alerts of this job and cluster, with extra matchers.
-  alerts(extra=''):: 'ALERTS%s' % $.sel('alertstate="firing", alertname=~"Agency.+"%s' % (if extra == '' then '' else ', ' + extra)),
+  alerts(extra=''):: 'ALERTS%s' % $.sel($.firingAlerts + (if extra == '' then '' else ', ' + extra)),
 
   // Threshold colours from the mixin's config `c`.
   thresholds(c):: {

@@ -1,4 +1,5 @@
 // Grafana dashboard assembly: template variables, automatic panel ids and grid layout.
+local agency = import 'agency.libsonnet';
 local panels = import 'panels.libsonnet';
 
 // Places panels left to right on a 24-column grid, wrapping to a new line when a panel does
@@ -115,7 +116,7 @@ local layout(list) =
           hide: false,
           iconColor: 'red',
           name: 'Critical alerts',
-          expr: 'ALERTS{alertstate="firing", alertname=~"Agency.+", severity=~"critical|emergency", job=~"$job", cluster=~"$cluster"}',
+          expr: 'ALERTS{%s, severity=~"critical|emergency", job=~"$job", cluster=~"$cluster"}' % agency.firingAlerts,
           step: '30s',
           titleFormat: '{{alertname}}',
           textFormat: '{{severity}} {{alert_type}} {{agent}}{{council}}{{queue}}',
