@@ -42,4 +42,12 @@
   // AgencyExporterRejectingEvents on every other ingest refusal.
   authReasons:: 'unauthorized|forbidden',
   webAuthReasons:: 'basic_auth|client_san',
+
+  // Each SLO's error ratio over a window: recorded by slo.libsonnet, alerted on by
+  // alerts/slo.libsonnet. availability: share of workflow tasks that fail; latency: share of
+  // an agent type's tasks slower than its objective.
+  sloErrorRatio:: {
+    availability(window):: 'fleet:agency_workflow_tasks:error_ratio_rate%s' % window,
+    latency(window):: 'agent_type:agency_agent_task_duration_seconds:slow_ratio_rate%s' % window,
+  },
 }
