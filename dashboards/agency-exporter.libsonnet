@@ -1,11 +1,12 @@
 // Exporter & alerting health: is the exporter scraped, how fast it renders, what it ingests and
 // rejects, how much it tracks against its limits, and which alerts fire or are pending.
 local rules = import '../rules/lib.libsonnet';
-local a = import 'lib/agency.libsonnet';
+local agency = import 'lib/agency.libsonnet';
 local d = import 'lib/dashboard.libsonnet';
 local p = import 'lib/panels.libsonnet';
 
 function(c)
+  local a = agency { _config:: c };
   local th = a.thresholds(c);
   local q = p.query;
   local s = a.sel();
