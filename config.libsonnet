@@ -164,5 +164,20 @@
     },
     // Dashboards refresh as often as the product's refresh_interval_seconds.
     dashboardRefresh: '5s',
+
+    // Dashboard template variables. Every query of a dashboard is scoped to the chosen $job and
+    // $cluster through these labels, so several exporters and clusters can share one
+    // Prometheus (or a Thanos or Mimir in front of several).
+    // The label naming the exporter's scrape job: Prometheus's own `job` unless relabelled.
+    jobLabel: 'job',
+    // The label telling clusters apart: whatever your external_labels or remote-write add
+    // (e.g. 'k8s_cluster').
+    clusterLabel: 'cluster',
+    // Offer the cluster variable. With false it is hidden and stays at All (.*), which also
+    // matches series without the label: the setting for one Prometheus per cluster.
+    showMultiCluster: true,
+    // The series the job and cluster variables list values from. There is one per exporter, so
+    // only jobs and clusters that run the exporter are offered.
+    dashboardVariableSeries: 'agency_exporter_build_info',
   },
 }

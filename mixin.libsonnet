@@ -5,7 +5,7 @@
 (import 'config.libsonnet') +
 (import 'rules/recording.libsonnet') +
 (import 'rules/slo.libsonnet') +
-(import 'rules/alerts.libsonnet') +
+(import 'rules/alerts/alerts.libsonnet') +
 {
   grafanaDashboards+:: {
     local c = $._config,

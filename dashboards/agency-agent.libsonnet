@@ -1,9 +1,10 @@
 // Agent detail: one agent's latency, errors, load and health, and how its agent type does.
-local a = import 'lib/agency.libsonnet';
+local agency = import 'lib/agency.libsonnet';
 local d = import 'lib/dashboard.libsonnet';
 local p = import 'lib/panels.libsonnet';
 
 function(c)
+  local a = agency { _config:: c };
   local th = a.thresholds(c);
   local w = c.agentWindow;
   local q = p.query;
@@ -22,13 +23,13 @@ function(c)
       d.queryVariable(
         'agent_type',
         'agent type',
-        'label_values(agency_agent_info{job=~"$job", cluster=~"$cluster"}, agent_type)',
+        'label_values(agency_agent_info%s, agent_type)' % a.sel(),
         includeAll=true,
       ),
       d.queryVariable(
         'agent',
         'agent',
-        'label_values(agency_agent_info{job=~"$job", cluster=~"$cluster", agent_type=~"$agent_type"}, agent)',
+        'label_values(agency_agent_info%s, agent)' % a.sel('agent_type=~"$agent_type"'),
       ),
     ],
     panelList=[

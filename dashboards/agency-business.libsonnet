@@ -1,10 +1,11 @@
 // Business & SLO: workflow completion, quality, cost and throughput, and the availability and
 // latency objectives with their error budgets and burn rates.
-local a = import 'lib/agency.libsonnet';
+local agency = import 'lib/agency.libsonnet';
 local d = import 'lib/dashboard.libsonnet';
 local p = import 'lib/panels.libsonnet';
 
 function(c)
+  local a = agency { _config:: c };
   local th = a.thresholds(c);
   local t = c.thresholds;
   local bw = c.businessWindow;

@@ -1,10 +1,11 @@
 // Council & coordination: consensus, debates, constitutional compliance, coordination cost and
 // decision quality of the councils.
-local a = import 'lib/agency.libsonnet';
+local agency = import 'lib/agency.libsonnet';
 local d = import 'lib/dashboard.libsonnet';
 local p = import 'lib/panels.libsonnet';
 
 function(c)
+  local a = agency { _config:: c };
   local th = a.thresholds(c);
   local t = c.thresholds;
   local cw = c.councilWindow;
@@ -22,7 +23,7 @@ function(c)
       d.queryVariable(
         'council',
         'council',
-        'label_values(agency_council_consensus_attempts_total{job=~"$job", cluster=~"$cluster"}, council)',
+        'label_values(agency_council_consensus_attempts_total%s, council)' % a.sel(),
         includeAll=true,
         multi=true,
       ),

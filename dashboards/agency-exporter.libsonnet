@@ -1,17 +1,17 @@
 // Exporter & alerting health: is the exporter scraped, how fast it renders, what it ingests and
 // rejects, how much it tracks against its limits, and which alerts fire or are pending.
-local a = import 'lib/agency.libsonnet';
+local rules = import '../rules/lib.libsonnet';
+local agency = import 'lib/agency.libsonnet';
 local d = import 'lib/dashboard.libsonnet';
 local p = import 'lib/panels.libsonnet';
 
 function(c)
+  local a = agency { _config:: c };
   local th = a.thresholds(c);
   local q = p.query;
   local s = a.sel();
   local sk(extra) = a.sel(extra);
   local rate(metric, by) = 'sum by (%s) (rate(%s%s[$__rate_interval]))' % [by, metric, s];
-  // Tracked owners against their configured limit, per kind (as AgencyExporterLimitNear reads them).
-  local limitPairs = [['agent', 'max_agents'], ['council', 'max_councils'], ['queue', 'max_queues'], ['alert', 'max_active_alerts'], ['principle', 'max_principles']];
   d.new(
     c,
     uid=c.dashboardUids.exporter,
@@ -131,7 +131,7 @@ function(c)
         'suffix: /s',
         [q(
           'sum by (reason) (rate(agency_exporter_requests_rejected_total%s[$__rate_interval]))\nor\n%s' % [
-            sk('reason=~"unauthorized|forbidden"'),
+            sk('reason=~"%s"' % rules.authReasons),
             rate('agency_exporter_web_rejected_total', 'reason'),
           ],
           '{{reason}}'
@@ -162,8 +162,9 @@ function(c)
         % (c.thresholds.exporterLimitRatio * 100),
         'percentunit',
         [q(std.join('\nor\n', [
-          'agency_exporter_tracked%s\n/ ignoring (kind, limit) group_left agency_exporter_limit%s' % [sk('kind="%s"' % pair[0]), sk('limit="%s"' % pair[1])]
-          for pair in limitPairs
+          // Tracked owners against their configured limit, per kind, as AgencyExporterLimitNear reads them.
+          'agency_exporter_tracked%s\n/ ignoring (kind, limit) group_left agency_exporter_limit%s' % [sk('kind="%s"' % owner.kind), sk('limit="%s"' % owner.limit)]
+          for owner in rules.exporterLimits
         ]), '{{instance}} {{kind}}')],
         thresholds=th.exporterLimit,
         thresholdsStyle='dashed',
@@ -217,7 +218,7 @@ function(c)
         'Alerts pending',
         'Agency alerts whose condition holds but whose `for` duration has not passed yet (ALERTS{alertstate="pending"}).',
         'short',
-        [q('count by (alertname) (ALERTS%s)' % sk('alertstate="pending", alertname=~"Agency.+"'), '{{alertname}}')],
+        [q('count by (alertname) (ALERTS%s)' % sk('alertstate="pending", %s' % a.agencyAlerts), '{{alertname}}')],
         stack=true,
         bars=true,
         min=0,

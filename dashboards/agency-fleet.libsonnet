@@ -1,9 +1,10 @@
 // Fleet overview: is the council of agents healthy, how much does it do, who is worst, what fires.
-local a = import 'lib/agency.libsonnet';
+local agency = import 'lib/agency.libsonnet';
 local d = import 'lib/dashboard.libsonnet';
 local p = import 'lib/panels.libsonnet';
 
 function(c)
+  local a = agency { _config:: c };
   local th = a.thresholds(c);
   local w = c.agentWindow;
   local q = p.query;

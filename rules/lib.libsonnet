@@ -23,4 +23,31 @@
     for t in std.objectFields(config.latencyObjectiveSeconds)
   ],
   otherAgentTypes(config):: 'agent_type!~"%s"' % std.join('|', std.objectFields(config.latencyObjectiveSeconds)),
+
+  // Facts about the exporter that rules and dashboards both read, written only here.
+  //
+  // Owner kinds the exporter tracks (agency_exporter_tracked{kind}) and the limit capping each
+  // (agency_exporter_limit{limit}), in the exporter's own order. Must match its owner table.
+  exporterLimits:: [
+    { kind: 'agent', limit: 'max_agents' },
+    { kind: 'council', limit: 'max_councils' },
+    { kind: 'queue', limit: 'max_queues' },
+    { kind: 'alert', limit: 'max_active_alerts' },
+    { kind: 'principle', limit: 'max_principles' },
+  ],
+  // Refusals for credentials, as regexes of the `reason` label: ingest batches with a missing,
+  // unknown or out-of-scope token (agency_exporter_requests_rejected_total), and requests the
+  // web configuration refuses for a wrong password or client certificate
+  // (agency_exporter_web_rejected_total). AgencyExporterAuthFailures alerts on these;
+  // AgencyExporterRejectingEvents on every other ingest refusal.
+  authReasons:: 'unauthorized|forbidden',
+  webAuthReasons:: 'basic_auth|client_san',
+
+  // Each SLO's error ratio over a window: recorded by slo.libsonnet, alerted on by
+  // alerts/slo.libsonnet. availability: share of workflow tasks that fail; latency: share of
+  // an agent type's tasks slower than its objective.
+  sloErrorRatio:: {
+    availability(window):: 'fleet:agency_workflow_tasks:error_ratio_rate%s' % window,
+    latency(window):: 'agent_type:agency_agent_task_duration_seconds:slow_ratio_rate%s' % window,
+  },
 }

@@ -362,6 +362,29 @@ def test_selectors_filter_by_the_job_and_cluster_variables(name):
             assert 'job=~"$job"' in matchers and 'cluster=~"$cluster"' in matchers, f"{metric} in {expr!r}"
 
 
+def test_job_and_cluster_variables_follow_the_config():
+    """Other label names and a hidden cluster variable, as a multi-cluster stack may need."""
+    overrides = {"jobLabel": "scrape_job", "clusterLabel": "k8s_cluster", "showMultiCluster": False}
+    for name, dashboard in rendered_dashboards(overrides).items():
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        assert variables["cluster"]["hide"] == 2, name
+        assert variables["cluster"]["query"]["query"] == "label_values(agency_exporter_build_info, k8s_cluster)"
+        assert variables["job"]["query"]["query"] == (
+            'label_values(agency_exporter_build_info{k8s_cluster=~"$cluster"}, scrape_job)'
+        )
+        for expr in all_exprs(dashboard):
+            for metric, matchers in selectors(expr):
+                if metric in UNSCOPED:
+                    continue
+                assert 'scrape_job=~"$job"' in matchers and 'k8s_cluster=~"$cluster"' in matchers, (name, expr)
+                assert not re.search(r"(?<![\w])(job|cluster)=~", matchers), (name, expr)
+        for var, selector, _ in variable_queries(dashboard):
+            if var["name"] not in {"cluster", "job"}:
+                assert 'scrape_job=~"$job"' in selector and 'k8s_cluster=~"$cluster"' in selector, (name, var)
+    for name, dashboard in dashboards().items():
+        assert {v["name"]: v for v in dashboard["templating"]["list"]}["cluster"]["hide"] == 0, name
+
+
 def test_every_recording_rule_family_is_on_some_dashboard():
     """Not every window of every SLO, but every kind of derived metric appears somewhere."""
     read = set().union(*(metric_names(e) for d in dashboards().values() for e in all_exprs(d)))

@@ -2,10 +2,15 @@
 // from the same _config values the alerts use, so a panel turns red when the alert would fire.
 local panels = import 'panels.libsonnet';
 
+// A dashboard extends this library with the mixin's config: agency { _config:: c }.
 {
+  _config:: error 'extend lib/agency.libsonnet with { _config:: <the mixin config> }',
+
+  // Matchers of the dashboard's $job and $cluster variables, on the configured labels.
+  scope:: '%s=~"$job", %s=~"$cluster"' % [$._config.jobLabel, $._config.clusterLabel],
   // The dashboard's job and cluster, plus extra matchers: sel('agent=~"$agent"').
   // Recording rules keep job and cluster, so the same selector serves rules and raw metrics.
-  sel(extra=''):: '{job=~"$job", cluster=~"$cluster"%s}' % (if extra == '' then '' else ', ' + extra),
+  sel(extra=''):: '{%s%s}' % [$.scope, if extra == '' then '' else ', ' + extra],
 
   // Health states as numbers, so a stat or state timeline can colour them: the status rules
   // are 0/1 series with a `status` label, exactly one of which is 1 per target.
@@ -22,8 +27,11 @@ local panels = import 'panels.libsonnet';
     local units = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
     std.parseInt(std.substr(window, 0, std.length(window) - 1)) * units[window[std.length(window) - 1]],
 
+  // The mixin's alerts among ALERTS (every one is named Agency…), and those of them firing.
+  agencyAlerts:: 'alertname=~"Agency.+"',
+  firingAlerts:: 'alertstate="firing", %s' % $.agencyAlerts,
   // Firing Agency alerts of this job and cluster, with extra matchers.
-  alerts(extra=''):: 'ALERTS%s' % $.sel('alertstate="firing", alertname=~"Agency.+"%s' % (if extra == '' then '' else ', ' + extra)),
+  alerts(extra=''):: 'ALERTS%s' % $.sel($.firingAlerts + (if extra == '' then '' else ', ' + extra)),
 
   // Threshold colours from the mixin's config `c`.
   thresholds(c):: {

@@ -1,4 +1,5 @@
 // Grafana dashboard assembly: template variables, automatic panel ids and grid layout.
+local agency = import 'agency.libsonnet';
 local panels = import 'panels.libsonnet';
 
 // Places panels left to right on a 24-column grid, wrapping to a new line when a panel does
@@ -69,6 +70,7 @@ local layout(list) =
   // A dashboard of `config` (the mixin's _config). `variables` come after datasource,
   // cluster and job; `panelList` is a flat list of panels and rows, laid out in order.
   new(config, uid, title, description, variables, panelList, tags=[]):: {
+    local scope = (agency { _config:: config }).scope,
     uid: uid,
     title: title,
     description: description,
@@ -115,7 +117,7 @@ local layout(list) =
           hide: false,
           iconColor: 'red',
           name: 'Critical alerts',
-          expr: 'ALERTS{alertstate="firing", alertname=~"Agency.+", severity=~"critical|emergency", job=~"$job", cluster=~"$cluster"}',
+          expr: 'ALERTS{%s, severity=~"critical|emergency", %s}' % [agency.firingAlerts, scope],
           step: '30s',
           titleFormat: '{{alertname}}',
           textFormat: '{{severity}} {{alert_type}} {{agent}}{{council}}{{queue}}',
@@ -127,8 +129,19 @@ local layout(list) =
     templating: {
       list: [
         $.datasourceVariable,
-        $.queryVariable('cluster', 'cluster', 'label_values(agency_exporter_build_info, cluster)', includeAll=true),
-        $.queryVariable('job', 'job', 'label_values(agency_exporter_build_info{cluster=~"$cluster"}, job)'),
+        // The variables keep their names whatever the labels are called: links pass them on.
+        $.queryVariable(
+          'cluster',
+          'cluster',
+          'label_values(%s, %s)' % [config.dashboardVariableSeries, config.clusterLabel],
+          includeAll=true,
+          hide=if config.showMultiCluster then 0 else 2,
+        ),
+        $.queryVariable(
+          'job',
+          'job',
+          'label_values(%s{%s=~"$cluster"}, %s)' % [config.dashboardVariableSeries, config.clusterLabel, config.jobLabel],
+        ),
       ] + variables,
     },
     panels: layout(panelList),

@@ -1,0 +1,90 @@
+// Alerts on the exporter itself: scrapes, refused events and credentials, limits and reloads.
+// Links are added by alerts.libsonnet from `dashboard`.
+local lib = import '../lib.libsonnet';
+
+{
+  prometheusAlerts+:: {
+    local c = $._config,
+    local t = c.thresholds,
+    local f = c['for'],
+    local s = c.severities,
+    local w = c.agentWindow,
+
+    groups+: [
+      {
+        name: 'agency-exporter.alerts',
+        rules: [
+          {
+            alert: 'AgencyExporterDown',
+            expr: 'up%s == 0 or absent(up%s)' % [lib.sel(c), lib.sel(c)],
+            'for': f.exporterDown,
+            labels: { severity: s.exporterDown, alert_type: 'system_health' },
+            annotations: {
+              summary: 'Prometheus cannot scrape the Agency Telemetry exporter.',
+              description: 'The exporter {{ with $labels.instance }}{{ . }}{{ else }}(no target found){{ end }} of job {{ $labels.job }} has not been scraped successfully for %s; agent metrics are stale.' % f.exporterDown,
+            },
+            dashboard:: 'exporter',
+          },
+          {
+            // Refusals for credentials are AgencyExporterAuthFailures (security), not this.
+            alert: 'AgencyExporterRejectingEvents',
+            expr: '%s > 0' % lib.sumRate(c, 'agency_exporter_requests_rejected_total', w, ['reason'], 'reason!~"%s"' % lib.authReasons),
+            'for': f.exporterRejecting,
+            labels: { severity: s.exporterRejecting, alert_type: 'system_health' },
+            annotations: {
+              summary: 'The exporter keeps rejecting event batches.',
+              description: 'The exporter rejected {{ $value | printf "%%.2f" }} requests per second over the last %s; those events are lost unless the clients resend them.' % w,
+            },
+            dashboard:: 'exporter',
+          },
+          {
+            alert: 'AgencyExporterLimitNear',
+            expr: std.join('\nor\n', [
+              '(agency_exporter_tracked%s / ignoring (kind, limit) group_left agency_exporter_limit%s) > %g' % [
+                lib.sel(c, 'kind="%s"' % owner.kind),
+                lib.sel(c, 'limit="%s"' % owner.limit),
+                t.exporterLimitRatio,
+              ]
+              for owner in lib.exporterLimits
+            ]),
+            'for': f.resources,
+            labels: { severity: s.exporterLimit, alert_type: 'system_health' },
+            annotations: {
+              summary: 'The exporter is close to a configured limit.',
+              description: 'Exporter {{ $labels.instance }} tracks {{ $value | humanizePercentage }} of its limit for {{ $labels.kind }}s; past it, new ones are rejected with 429.',
+            },
+            dashboard:: 'exporter',
+          },
+          {
+            alert: 'AgencyExporterAuthFailures',
+            expr: 'sum %s (\n  rate(agency_exporter_requests_rejected_total%s[%s])\n  or\n  rate(agency_exporter_web_rejected_total%s[%s])\n) > 0' % [
+              lib.without(c, ['reason']),
+              lib.sel(c, 'reason=~"%s"' % lib.authReasons),
+              w,
+              lib.sel(c, 'reason=~"%s"' % lib.webAuthReasons),
+              w,
+            ],
+            'for': f.exporterAuth,
+            labels: { severity: s.exporterAuth, alert_type: 'security_violation' },
+            annotations: {
+              summary: 'The exporter keeps refusing requests for their credentials.',
+              description: 'The exporter refused {{ $value | printf "%%.2f" }} requests per second over the last %s for a missing, unknown or out-of-scope token, a wrong password or a client certificate it does not allow: a client holds an old credential, or someone is trying to write or read metrics they may not.' % w,
+            },
+            dashboard:: 'exporter',
+          },
+          {
+            alert: 'AgencyExporterReloadFailed',
+            expr: 'agency_exporter_reload_success%s == 0' % lib.sel(c),
+            'for': f.exporterReload,
+            labels: { severity: s.exporterReload, alert_type: 'system_health' },
+            annotations: {
+              summary: 'The exporter cannot reload a changed security file.',
+              description: 'Exporter {{ $labels.instance }} could not reload its {{ $labels.file }} file; it keeps the previous settings (old certificates or tokens) and would refuse to start with the file as it is.',
+            },
+            dashboard:: 'exporter',
+          },
+        ],
+      },
+    ],
+  },
+}
