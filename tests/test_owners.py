@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
+import _jsonnet
 import pytest
 
 from agency_telemetry.events import EVENT_CLASSES, Event, Names, event_type
@@ -21,6 +23,7 @@ from agency_telemetry.tokens import SCOPE_KINDS, Forbidden, Token, TokenEntry, T
 
 from helpers_store import ONE_OF_EACH, Harness
 
+ROOT = Path(__file__).resolve().parent.parent
 FRESH = "fresh-owner"
 
 
@@ -124,3 +127,21 @@ def test_every_limit_has_a_refusal_and_a_setting():
         assert REFUSALS[kind.limit_reason].status == 429
     for kind in OWNERS:
         assert kind.ttl is None or kind.ttl in config.expiry.__struct_fields__, kind
+
+
+def mixin_lib(field: str) -> Any:
+    snippet = f"(import 'rules/lib.libsonnet').{field}"
+    return json.loads(_jsonnet.evaluate_snippet("lib", snippet, jpathdir=[str(ROOT)]))
+
+
+def test_the_mixin_knows_every_limit_the_exporter_has():
+    """AgencyExporterLimitNear and the exporter dashboard pair agency_exporter_tracked{kind} with
+    agency_exporter_limit{limit}: their list must be the owner table's."""
+    assert [(p["kind"], p["limit"]) for p in mixin_lib("exporterLimits")] == [(k.name, k.limit) for k in LIMITED]
+
+
+def test_the_mixin_names_only_refusal_reasons_the_exporter_has():
+    ingest = {r.reason for r in REFUSALS.values() if not r.web}
+    web = {r.reason for r in REFUSALS.values() if r.web}
+    assert set(mixin_lib("authReasons").split("|")) <= ingest
+    assert set(mixin_lib("webAuthReasons").split("|")) <= web
