@@ -20,9 +20,11 @@ import yaml
 
 from agency_telemetry import events
 
-from alerting import Sinks, fast_copy, serve_sinks
-from conftest import require_binary, start_alertmanager
 from local_stack import PAGER_ROUTING_KEY
+from support.alerting import Sinks, fast_copy, serve_sinks
+from support.processes import require_binary, start_alertmanager
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "alertmanager"

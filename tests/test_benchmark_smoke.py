@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIGURE = r"([\d,]+(?:\.\d+)?) (events/s|ms)"
 

@@ -13,7 +13,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from conftest import PROJECT, free_port, ndjson, promtool_check_metrics, run_cli, samples, value
+from local_stack import free_port
+from support.events import ndjson
+from support.metrics import samples, value
+from support.processes import PROJECT, promtool_check_metrics, run_cli
+
+pytestmark = pytest.mark.integration
 
 DEMO_FAMILIES = (
     "agency_agent_tasks_total",

@@ -20,7 +20,11 @@ from aiohttp import web
 
 from agency_telemetry.client import AgentPerformanceTracker, AsyncClient, Client, HealthMonitor
 
-from conftest import free_port, samples, start_alertmanager, value
+from local_stack import free_port
+from support.metrics import samples, value
+from support.processes import start_alertmanager
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"flush_interval": 0.05, "backoff_initial": 0.05, "backoff_max": 0.5}

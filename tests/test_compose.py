@@ -30,8 +30,11 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from conftest import free_port, require_binary, samples
-from local_stack import stop_process, wait_ready
+from local_stack import free_port, stop_process, wait_ready
+from support.metrics import samples
+from support.processes import require_binary
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -327,6 +330,7 @@ def test_build_context_holds_what_the_dockerfile_copies_and_nothing_else() -> No
     script = """
 import json, sys
 from docker.utils.build import exclude_paths
+
 root = sys.argv[1]
 with open(root + "/.dockerignore") as f:  # read as docker-py's build() reads it
     patterns = [line.strip() for line in f.read().splitlines()]

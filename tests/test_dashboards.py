@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import require_binary
 from generate import render_config, render_mixin
-from helpers_store import exposed_metric_names
 from local_stack import RULE_FILES
-from stack import Stack, StackError
+from support.harness import exposed_metric_names
+from support.processes import require_binary
+from support.stack import Stack, StackError
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = ROOT / "dashboards"
@@ -171,6 +171,7 @@ def recorded() -> set[str]:
 # --- generation, files and provisioning -----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_configured_dashboard_is_generated_under_its_uid():
     uids = sorted(config()["dashboardUids"].values())
     assert sorted(d["uid"] for d in dashboards().values()) == uids
@@ -191,6 +192,7 @@ def test_provisioning_points_grafana_at_prometheus_and_the_dashboards():
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
 
 
+@pytest.mark.integration
 def test_jsonnet_sources_are_formatted():
     files = [ROOT / "mixin.libsonnet", *sorted(DASHBOARD_DIR.rglob("*.libsonnet"))]
     result = subprocess.run(
@@ -362,6 +364,7 @@ def test_selectors_filter_by_the_job_and_cluster_variables(name):
             assert 'job=~"$job"' in matchers and 'cluster=~"$cluster"' in matchers, f"{metric} in {expr!r}"
 
 
+@pytest.mark.slow
 def test_job_and_cluster_variables_follow_the_config():
     """Other label names and a hidden cluster variable, as a multi-cluster stack may need."""
     overrides = {"jobLabel": "scrape_job", "clusterLabel": "k8s_cluster", "showMultiCluster": False}
@@ -436,6 +439,7 @@ def _steps(panel: dict[str, Any]) -> list[float | None]:
     ],
     ids=["default", "overridden"],
 )
+@pytest.mark.slow
 def test_threshold_colours_follow_the_alert_config(overrides):
     rendered = rendered_dashboards(overrides)
     c = {**config(), **overrides, "thresholds": {**config()["thresholds"], **overrides.get("thresholds", {})}}
@@ -499,6 +503,7 @@ def resolve_variables(stack: Stack, dashboard: dict[str, Any]) -> dict[str, str]
     return values
 
 
+@pytest.mark.integration
 def test_every_panel_query_returns_data_from_a_real_prometheus(stack):
     """The demo fleet, scraped every second with the mixin's rules loaded; every query polled until it has data."""
     for uid, title in LEGITIMATELY_EMPTY:  # each names exactly one panel
@@ -540,6 +545,7 @@ def test_every_panel_query_returns_data_from_a_real_prometheus(stack):
     assert missing == {}, "queries without data after 60 s"
 
 
+@pytest.mark.integration
 def test_every_metric_the_dashboards_read_exists_in_prometheus(stack):
     read = set().union(*(metric_names(e) for d in dashboards().values() for e in all_exprs(d)))
     read -= ONLY_WITH_SECURITY_FILES

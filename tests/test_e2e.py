@@ -21,10 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
-from alerting import FAST_ROUTE_TIMINGS, Sinks, fast_copy, serve_sinks
-from conftest import start_alertmanager
 from generate import render_mixin
-from stack import Stack
+from support.alerting import FAST_ROUTE_TIMINGS, Sinks, fast_copy, serve_sinks
+from support.processes import start_alertmanager
+from support.stack import Stack
+
+pytestmark = pytest.mark.integration
 
 FOR = "2s"
 FAST_PROFILE: dict[str, Any] = {

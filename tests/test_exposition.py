@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from agency_telemetry.catalogue import FAMILIES
 
-from conftest import promtool_check_metrics
-from helpers_store import ONE_OF_EACH, Harness
+from support.events import ONE_OF_EACH
+from support.harness import Harness
+from support.processes import promtool_check_metrics
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -42,6 +44,7 @@ def test_text_and_openmetrics_carry_the_same_samples():
     assert "# TYPE agency_agent_tasks_total counter\n" in h.text()
 
 
+@pytest.mark.integration
 def test_promtool_finds_nothing_to_criticise():
     assert promtool_check_metrics(populated().text()) == (0, "", "")
 

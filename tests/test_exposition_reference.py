@@ -38,7 +38,7 @@ from agency_telemetry.catalogue import FAMILIES, Family, Histogram
 from agency_telemetry.events import ALERT_TYPES, SEVERITIES, UNKNOWN_AGENT_TYPE
 from agency_telemetry.store import Store
 
-from helpers_store import Harness
+from support.harness import Harness
 
 SEEDS = range(20)
 SELF_PREFIX = "agency_exporter_"

@@ -23,8 +23,10 @@ from agency_telemetry.events import EVENT_CLASSES, EVENT_TYPES
 from agency_telemetry.refusals import REFUSALS
 from agency_telemetry.store import LimitExceeded
 
-from conftest import Exporter, agent_samples
-from helpers_store import ONE_OF_EACH, Harness
+from support.events import ONE_OF_EACH
+from support.exporter import Exporter
+from support.harness import Harness
+from support.metrics import agent_samples
 
 FIELDS = sorted({name for cls in EVENT_CLASSES for name in cls.__struct_fields__})
 # Few limits, so that limit rejections are exercised too.
@@ -47,7 +49,7 @@ event_like = st.fixed_dictionaries(
     optional=dict.fromkeys(FIELDS, json_values),
 )
 # One valid event of each type; the fuzzer renames owners and breaks one field at a time.
-TEMPLATES = (*ONE_OF_EACH, {"type": "agent_deregistered", "agent": "judge-1"})
+TEMPLATES = ONE_OF_EACH
 OWNERS = {"agent": "a", "council": "c", "queue": "q", "alert_id": "al", "violated_principle": "p"}
 
 
@@ -109,6 +111,7 @@ def test_arbitrary_bytes_are_decoded_or_rejected_with_a_4xx(body: bytes, media_t
         assert 400 <= status_of(exc) < 500
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batch=batches, media_type=st.sampled_from(MEDIA_TYPES))
 def test_a_batch_is_applied_whole_or_not_at_all(batch: list[Any], media_type: str) -> None:
@@ -136,6 +139,7 @@ def test_a_batch_is_applied_whole_or_not_at_all(batch: list[Any], media_type: st
     check_parseable(harness.text())
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(items=st.lists(json_values, max_size=4), media_type=st.sampled_from(MEDIA_TYPES))
 def test_arbitrary_json_never_breaks_the_exposition(items: list[Any], media_type: str) -> None:
@@ -197,6 +201,7 @@ header_text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size
         st.just(f"Bearer {ADMIN_TOKEN}"),
     ),
 )
+@pytest.mark.slow
 async def test_authenticated_ingest_answers_every_request_without_a_5xx(
     secured: Exporter, body: bytes, authorization: str | None
 ) -> None:

@@ -22,9 +22,9 @@ from agency_telemetry.config import parse_config
 from agency_telemetry.routes import EXPOSITION, create_app
 from agency_telemetry.store import Store
 
-from conftest import ndjson
-from helpers_store import ONE_OF_EACH, FakeClock
 from local_stack import free_port
+from support.events import ONE_OF_EACH, ndjson
+from support.harness import FakeClock
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 CONFIG = """

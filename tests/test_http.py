@@ -20,7 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from agency_telemetry.events import EVENT_TYPES
 from agency_telemetry.routes import EXPOSITION
 
-from conftest import Exporter, agent_samples, ndjson, promtool_check_metrics, samples, value
+from support.events import ONE_OF_EACH, ndjson
+from support.exporter import Exporter
+from support.metrics import agent_samples, samples, value
+from support.processes import promtool_check_metrics
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -37,41 +40,6 @@ SEED = (
     {"type": "queue", "queue": "intake", "depth": 3},
     {"type": "business", "completed": True, "cost": 0.5},
     {"type": "alert", "alert_id": "al-1", "alert_type": "system_health", "severity": "info"},
-)
-
-# One event (at least) of every type, with every optional field somewhere.
-EVERY_TYPE = (
-    {"type": "agent_registered", "agent": "a1", "agent_type": "worker", "capacity": 4},
-    {"type": "agent_registered", "agent": "leaving", "agent_type": "orchestrator"},
-    {"type": "agent_deregistered", "agent": "leaving"},
-    {"type": "agent_heartbeat", "agent": "a1", "cpu": "85 %", "memory": "512 MiB", "queue_depth": 3},
-    {"type": "task_started", "agent": "a1"},
-    {"type": "task_started", "agent": "a1"},
-    {"type": "task_completed", "agent": "a1", "duration": "1.5 s", "quality_score": 0.9, "cost": 0.02},
-    {"type": "task_failed", "agent": "a1", "reason": "Network timeout", "duration": 300},
-    {
-        "type": "consensus",
-        "council": "ethics",
-        "formation_time": 1200,
-        "achieved": False,
-        "debate_required": True,
-        "debate_rounds": 3,
-        "constitutional_compliance": False,
-        "violated_principle": "fairness",
-    },
-    {"type": "coordination", "council": "ethics", "session": "started", "overhead": "250 ms"},
-    {"type": "business", "completed": False, "quality_score": 0.8, "cost": 0.1},
-    {"type": "decision", "council": "ethics", "predicted": True, "actual": False},
-    {"type": "decision", "agent": "a1", "agent_type": "worker", "predicted": False, "actual": False},
-    {"type": "queue", "queue": "intake", "depth": 5, "wait": "2 s"},
-    {
-        "type": "alert",
-        "alert_id": "al-1",
-        "alert_type": "agent_performance",
-        "severity": "warning",
-        "message": 'a "quoted" \\ message\non two lines',
-        "affected_agents": ["a1"],
-    },
 )
 
 
@@ -493,8 +461,8 @@ async def test_events_received_are_counted_by_type(exporter: Exporter) -> None:
 
 @pytest.fixture
 async def everything(exporter: Exporter) -> Exporter:
-    assert {e["type"] for e in EVERY_TYPE} == set(EVENT_TYPES), "EVERY_TYPE must hold one event of every type"
-    assert await exporter.send(*EVERY_TYPE) == {"accepted": len(EVERY_TYPE), "duplicates": 0}
+    assert {e["type"] for e in ONE_OF_EACH} == set(EVENT_TYPES), "ONE_OF_EACH must hold one event of every type"
+    assert await exporter.send(*ONE_OF_EACH) == {"accepted": len(ONE_OF_EACH), "duplicates": 0}
     return exporter
 
 
@@ -567,6 +535,7 @@ async def test_openmetrics_gzip(everything: Exporter) -> None:
     assert list(openmetrics_families(text))
 
 
+@pytest.mark.integration
 async def test_promtool_accepts_a_store_with_every_event_type(everything: Exporter) -> None:
     text = await everything.metrics()
     # Every event type really produced series, so promtool sees all of them.

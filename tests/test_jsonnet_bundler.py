@@ -7,8 +7,11 @@ import shutil
 from pathlib import Path
 
 import _jsonnet
+import pytest
 
 from generate import render_mixin
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the mixin is made of: its Jsonnet and the jsonnetfile.json that lets `jb install` take it.

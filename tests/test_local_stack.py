@@ -20,6 +20,8 @@ import yaml
 
 from local_stack import ROOT, RULE_FILES
 
+pytestmark = pytest.mark.integration
+
 SCRIPT = ROOT / "scripts/local_stack.py"
 URL = re.compile(r"^\s+(\w+)\s+(http://127\.0\.0\.1:\d+)", re.MULTILINE)
 

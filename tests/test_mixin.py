@@ -16,9 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from agency_telemetry.events import ALERT_TYPES, SEVERITIES
 from agency_telemetry.simulator import FleetSimulator
 
-from conftest import require_binary
-from helpers_store import Harness, exposed_metric_names
 from local_stack import RULE_FILES
+from support.harness import Harness, exposed_metric_names
+from support.processes import require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +53,7 @@ def rule_tests() -> list[dict[str, Any]]:
 # --- generation and promtool -------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_generated_rule_files_are_up_to_date():
     result = subprocess.run(
         [sys.executable, "scripts/generate.py", "--check"], cwd=ROOT, capture_output=True, text=True, check=False
@@ -60,6 +61,7 @@ def test_generated_rule_files_are_up_to_date():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
 def test_promtool_check_rules_lint_all_is_clean(path):
     result = promtool("check", "rules", "--lint=all", "--lint-fatal", path)
@@ -67,6 +69,7 @@ def test_promtool_check_rules_lint_all_is_clean(path):
     assert "SUCCESS" in result.stdout and "WARNING" not in result.stdout + result.stderr
 
 
+@pytest.mark.integration
 def test_promtool_rule_tests_pass():
     assert RULE_TESTS, "no promtool tests found under tests/rules"
     result = promtool("test", "rules", *RULE_TESTS)
@@ -211,6 +214,7 @@ def exporter_scrapes(minutes: int) -> dict[str, list[str]]:
     return series
 
 
+@pytest.mark.integration
 def test_every_recording_rule_records_data_from_real_exporter_output(tmp_path):
     """Feeds 16 minutes of real /metrics output of a demo fleet to promtool with the rules loaded."""
     minutes = 16

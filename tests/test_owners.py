@@ -21,7 +21,8 @@ from agency_telemetry.refusals import REFUSALS
 from agency_telemetry.store import LimitExceeded
 from agency_telemetry.tokens import SCOPE_KINDS, Forbidden, Token, TokenEntry, Tokens
 
-from helpers_store import ONE_OF_EACH, Harness
+from support.events import ONE_OF_EACH
+from support.harness import Harness
 
 ROOT = Path(__file__).resolve().parent.parent
 FRESH = "fresh-owner"

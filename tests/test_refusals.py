@@ -10,7 +10,7 @@ import agency_telemetry
 from agency_telemetry.owners import LIMITED
 from agency_telemetry.refusals import INGEST_REFUSALS, REFUSALS, WEB_REFUSALS, refusal_answer
 
-from helpers_store import Harness
+from support.harness import Harness
 
 PACKAGE = Path(agency_telemetry.__file__).parent
 # Callables whose first argument is a refusal reason.

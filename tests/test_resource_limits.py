@@ -14,7 +14,7 @@ from agency_telemetry.config import parse_config
 from agency_telemetry.routes import create_app
 from agency_telemetry.server import Server, start_server, stop_server
 
-from conftest import value
+from support.metrics import value
 
 EVENT = b'{"type": "business", "completed": true}'
 

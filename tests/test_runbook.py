@@ -191,6 +191,7 @@ def _index() -> dict[str, list[str]]:
     return {name: [anchor, *(cell.strip() for cell in cells.split("|"))] for name, anchor, cells in rows}
 
 
+@pytest.mark.slow
 def test_the_alert_index_lists_each_alert_with_its_severities_type_and_for():
     rules: dict[str, list[dict[str, Any]]] = {}
     for group in mixin()["alerts"]["groups"]:

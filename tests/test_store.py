@@ -6,7 +6,8 @@ import pytest
 
 from agency_telemetry.store import LimitExceeded
 
-from helpers_store import Harness
+from support.events import ONE_OF_EACH
+from support.harness import Harness
 
 J1 = {"agent": "judge-1", "agent_type": "constitutional_judge"}
 
@@ -365,3 +366,11 @@ def test_silent_agents_councils_and_queues_expire_after_ttl():
     h.store.expire()
     assert not h.store.alerts and h.store.stats.expired["alert"] == 1
     assert h.value("agency_exporter_expired_total", kind="agent") == 2
+
+
+def test_the_shared_table_applies_whole_and_is_counted_by_type():
+    h = Harness()
+    assert h.send(*ONE_OF_EACH).accepted == len(ONE_OF_EACH)
+    for kind in {e["type"] for e in ONE_OF_EACH}:
+        expected = sum(e["type"] == kind for e in ONE_OF_EACH)
+        assert h.value("agency_exporter_events_received_total", type=kind) == expected

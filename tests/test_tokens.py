@@ -16,7 +16,9 @@ from agency_telemetry.config import ConfigError
 from agency_telemetry.routes import INGEST
 from agency_telemetry.tokens import TokenBucket, load_tokens
 
-from conftest import Exporter, agent_samples, ndjson, value
+from support.events import ndjson
+from support.exporter import Exporter
+from support.metrics import agent_samples, value
 
 JUDGE_TOKEN = "judge-token-0123456789abcdef"
 ADMIN_TOKEN = "admin-token-0123456789abcdef"

@@ -25,8 +25,9 @@ from agency_telemetry.routes import WEB_CONFIG, create_app
 from agency_telemetry.server import Server, start_server, stop_server
 from agency_telemetry.webconfig import load_web_config
 
-from conftest import free_port, run_cli, start_daemon, value
-from local_stack import stop_process
+from local_stack import free_port, stop_process
+from support.metrics import value
+from support.processes import run_cli, start_daemon
 
 PASSWORD = "correct horse battery staple"
 # As `htpasswd -nbBC 4 "" PASSWORD` writes it: the $2y$ prefix; cost 4 keeps the tests fast.
@@ -320,6 +321,7 @@ def test_relative_paths_are_resolved_from_the_files_directory(pki: PKI, tmp_path
     assert set(files) == {path, pki.directory / "server.crt", pki.directory / "server.key", pki.directory / "ca.pem"}
 
 
+@pytest.mark.integration
 def test_check_config_and_serve_refuse_a_bad_web_config(tmp_path: Path) -> None:
     web = tmp_path / "web.yml"
     web.write_text("basic_auth_users: {alice: plaintext}\n")
@@ -337,6 +339,7 @@ def test_check_config_and_serve_refuse_a_bad_web_config(tmp_path: Path) -> None:
 # --- a real Prometheus ------------------------------------------------------------------
 
 
+@pytest.mark.integration
 async def test_a_real_prometheus_scrapes_over_tls_with_basic_auth(
     serve: Callable[..., Any], pki: PKI, tmp_path: Path
 ) -> None:

@@ -11,6 +11,8 @@ from agency_telemetry.events import EVENT_TYPES, TaskCompleted
 from agency_telemetry.refusals import REFUSALS
 from agency_telemetry.units import DURATION, RATIO, SIZE, UnitError, parse_quantity, unit_factor
 
+from support.events import ONE_OF_EACH, ndjson
+
 JSON, NDJSON = "application/json", "application/x-ndjson"
 
 
@@ -215,3 +217,11 @@ def test_a_type_that_is_not_a_string_is_a_problem_not_a_crash(decoder, kind):
     batch = [{"type": "task_started", "agent": "a"}, {"type": kind, "agent": "a"}]
     assert problems(decoder, json.dumps(batch)) == [(1, "type")]
     assert problems(decoder, "\n".join(map(json.dumps, batch)), NDJSON) == [(1, "type")]
+
+
+def test_every_event_of_the_shared_table_decodes_alone_in_an_array_and_as_ndjson():
+    decoder = EventDecoder(["worker", "orchestrator"], max_label_length=128, max_events=100)
+    as_array = decoder.decode(json.dumps(list(ONE_OF_EACH)).encode(), JSON)
+    assert decoder.decode(ndjson(ONE_OF_EACH), NDJSON) == as_array
+    assert [decoder.decode(json.dumps(e).encode(), JSON)[0] for e in ONE_OF_EACH] == as_array
+    assert {type(event) for event in as_array} == set(EVENT_TYPES.values())

@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from conftest import free_port, require_binary
-from local_stack import JOB, ROOT, RULE_FILES, StackError, prometheus_config, stop_process, tail, wait_ready
+from local_stack import JOB, ROOT, RULE_FILES, StackError, free_port, prometheus_config, stop_process, tail, wait_ready
+from support.processes import require_binary
 
 
 @dataclass

@@ -9,8 +9,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from conftest import free_port
-from local_stack import alertmanager_bundle
+from local_stack import alertmanager_bundle, free_port
 
 
 class Sinks:

@@ -1,5 +1,4 @@
-"""A store with fake clocks, fed through the real decoder and read through the real exposition;
-and one valid event of each type."""
+"""A store with fake clocks, fed through the real decoder and read through the real exposition."""
 
 from __future__ import annotations
 
@@ -20,39 +19,7 @@ from agency_telemetry.selfmetrics import SelfMetrics
 from agency_telemetry.simulator import FleetSimulator
 from agency_telemetry.store import Applied, Store
 
-from conftest import samples
-
-J1 = {"agent": "judge-1", "agent_type": "constitutional_judge"}
-ONE_OF_EACH = (
-    {"type": "agent_registered", "capacity": 2, **J1},
-    {"type": "agent_heartbeat", "cpu": 0.4, "memory": 1024, "queue_depth": 1, **J1},
-    {"type": "task_started", **J1},
-    {"type": "task_completed", "duration": 900, "quality_score": 0.8, "cost": 0.1, **J1},
-    {"type": "task_failed", "reason": "timeout", "duration": 100, **J1},
-    {"type": "decision", "predicted": True, "actual": True, **J1},
-    {
-        "type": "consensus",
-        "council": "ethics",
-        "formation_time": 1200,
-        "achieved": False,
-        "debate_required": True,
-        "debate_rounds": 2,
-        "constitutional_compliance": False,
-        "violated_principle": "fairness",
-    },
-    {"type": "coordination", "council": "ethics", "session": "started", "overhead": 100},
-    {"type": "business", "completed": True, "quality_score": 0.9, "cost": 0.2},
-    {"type": "decision", "council": "ethics", "predicted": False, "actual": True},
-    {"type": "queue", "queue": "intake", "depth": 3, "wait": "1 s"},
-    {
-        "type": "alert",
-        "alert_id": "a1",
-        "alert_type": "quality_degradation",
-        "severity": "critical",
-        "message": 'x "y"',
-    },
-    {"type": "agent_deregistered", "agent": "judge-2"},  # an agent that is not there: changes nothing
-)
+from support.metrics import samples
 
 
 class FakeClock:

@@ -1,0 +1,46 @@
+"""One valid event (at least) of every type, with every optional field set somewhere: the table
+the decoder, store, HTTP, limit, owner, fuzz and golden tests share."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+ONE_OF_EACH = (
+    {"type": "agent_registered", "agent": "a1", "agent_type": "worker", "capacity": 4},
+    {"type": "agent_registered", "agent": "leaving", "agent_type": "orchestrator"},
+    {"type": "agent_deregistered", "agent": "leaving"},
+    {"type": "agent_heartbeat", "agent": "a1", "cpu": "85 %", "memory": "512 MiB", "queue_depth": 3},
+    {"type": "task_started", "agent": "a1"},
+    {"type": "task_started", "agent": "a1"},
+    {"type": "task_completed", "agent": "a1", "duration": "1.5 s", "quality_score": 0.9, "cost": 0.02},
+    {"type": "task_failed", "agent": "a1", "reason": "Network timeout", "duration": 300},
+    {
+        "type": "consensus",
+        "council": "ethics",
+        "formation_time": 1200,
+        "achieved": False,
+        "debate_required": True,
+        "debate_rounds": 3,
+        "constitutional_compliance": False,
+        "violated_principle": "fairness",
+    },
+    {"type": "coordination", "council": "ethics", "session": "started", "overhead": "250 ms"},
+    {"type": "business", "completed": False, "quality_score": 0.8, "cost": 0.1},
+    {"type": "decision", "council": "ethics", "predicted": True, "actual": False},
+    {"type": "decision", "agent": "a1", "agent_type": "worker", "predicted": False, "actual": False},
+    {"type": "queue", "queue": "intake", "depth": 5, "wait": "2 s"},
+    {
+        "type": "alert",
+        "alert_id": "al-1",
+        "alert_type": "agent_performance",
+        "severity": "warning",
+        "message": 'a "quoted" \\ message\non two lines',
+        "affected_agents": ["a1"],
+    },
+)
+
+
+def ndjson(events: Iterable[dict[str, Any]]) -> bytes:
+    return "\n".join(json.dumps(event) for event in events).encode()
