@@ -10,7 +10,7 @@ import yaml
 from aiohttp import web
 
 from conftest import free_port
-from local_stack import alertmanager_bundle
+from scripts.local_stack import alertmanager_bundle
 
 
 class Sinks:

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agency_telemetry.app import create_app
 from agency_telemetry.config import Config, parse_config
 
-from local_stack import free_port, stop_process, wait_ready
+from scripts.local_stack import free_port, stop_process, wait_ready
 
 PROJECT = Path(__file__).resolve().parent.parent
 

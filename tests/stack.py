@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from conftest import free_port, require_binary
-from local_stack import JOB, ROOT, RULE_FILES, StackError, prometheus_config, stop_process, tail, wait_ready
+from scripts.local_stack import JOB, ROOT, RULE_FILES, StackError, prometheus_config, stop_process, tail, wait_ready
 
 
 @dataclass

@@ -22,7 +22,7 @@ from agency_telemetry import events
 
 from alerting import Sinks, fast_copy, serve_sinks
 from conftest import require_binary, start_alertmanager
-from local_stack import PAGER_ROUTING_KEY
+from scripts.local_stack import PAGER_ROUTING_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "alertmanager"

@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from conftest import free_port, require_binary, samples
-from local_stack import stop_process, wait_ready
+from scripts.local_stack import stop_process, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"

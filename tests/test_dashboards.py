@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from conftest import require_binary
-from generate import render_config, render_mixin
 from helpers_store import exposed_metric_names
-from local_stack import RULE_FILES
+from scripts.generate import render_config, render_mixin
+from scripts.local_stack import RULE_FILES
 from stack import Stack, StackError
 
 ROOT = Path(__file__).resolve().parent.parent

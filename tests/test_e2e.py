@@ -23,7 +23,7 @@ import yaml
 
 from alerting import FAST_ROUTE_TIMINGS, Sinks, fast_copy, serve_sinks
 from conftest import start_alertmanager
-from generate import render_mixin
+from scripts.generate import render_mixin
 from stack import Stack
 
 FOR = "2s"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from local_stack import ROOT, RULE_FILES
+from scripts.local_stack import ROOT, RULE_FILES
 
 SCRIPT = ROOT / "scripts/local_stack.py"
 URL = re.compile(r"^\s+(\w+)\s+(http://127\.0\.0\.1:\d+)", re.MULTILINE)

@@ -18,7 +18,7 @@ from agency_telemetry.simulator import FleetSimulator
 
 from conftest import require_binary
 from helpers_store import Harness, exposed_metric_names
-from local_stack import RULE_FILES
+from scripts.local_stack import RULE_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,7 +24,7 @@ from agency_telemetry.config import ConfigError, parse_config
 from agency_telemetry.webconfig import load_web_config
 
 from conftest import free_port, run_cli, start_daemon, value
-from local_stack import stop_process
+from scripts.local_stack import stop_process
 
 PASSWORD = "correct horse battery staple"
 # As `htpasswd -nbBC 4 "" PASSWORD` writes it: the $2y$ prefix; cost 4 keeps the tests fast.
