@@ -13,6 +13,9 @@ against itself reads 0.97-1.04 here, so smaller differences are noise.
 
     git archive HEAD~1 exporter | tar -x -C /tmp/before
     .venv/bin/python -m benchmarks.ab_ingest /tmp/before/exporter/agency_telemetry exporter/agency_telemetry
+
+The decoder is ``EventDecoder`` of the package's ``decoder`` module, or of its ``events`` module
+in versions before that one existed.
 """
 
 from __future__ import annotations
@@ -72,14 +75,27 @@ def import_package(package_dir: str, name: str) -> ModuleType:
     return package
 
 
+def decoder_class(name: str) -> Any:
+    """``EventDecoder`` of package ``name``: in its ``decoder`` module, or in ``events`` in older versions."""
+    for module in ("decoder", "events"):
+        try:
+            found = importlib.import_module(f"{name}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{name}.{module}":
+                raise
+            continue
+        if hasattr(found, "EventDecoder"):
+            return found.EventDecoder
+    raise SystemExit(f"no EventDecoder in {name}.decoder or {name}.events")
+
+
 def load(package_dir: str, name: str) -> Side:
     """The package in ``package_dir``, imported as ``name``, with a store and decoder like the benchmark's."""
     import_package(package_dir, name)
     config = config_for(INGEST_AGENTS)
     store = importlib.import_module(f"{name}.store").Store(config)
     limits = config.limits
-    events = importlib.import_module(f"{name}.events")
-    decoder = events.EventDecoder(config.agent_types, limits.max_label_length, limits.max_events_per_batch)
+    decoder = decoder_class(name)(config.agent_types, limits.max_label_length, limits.max_events_per_batch)
     return Side(decoder, store, importlib.import_module(f"{name}.selfmetrics").SelfMetrics(store))
 
 
