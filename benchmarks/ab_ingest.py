@@ -1,18 +1,21 @@
 """In-process ingest cost of two versions of the exporter, measured side by side in one process.
 
 On a shared VM whose speed drifts by ±30 % within minutes, two benchmark runs a minute apart
-cannot tell a 3 % change from noise. This script copies each version's package under its own
-name (``at_a``, ``at_b``), builds a store and decoder of each, and feeds both the same NDJSON
-bodies of the bench_exporter event mix, alternating batch by batch (the order flips every
-round), so the drift hits both alike. Each batch is timed in stages: decode (+ the fast check
-pass), Store.apply, SelfMetrics.received (in versions that have it), and freeing the batch; a ratio is the median over
-rounds of a's time / b's time, so > 1 means b is faster. Both stores hold the same fleet, so
-absolute µs/event run higher than with one store alone (twice the data competes for the CPU
-cache); the ratio is the figure to read. A version against itself reads 0.97-1.04 here, so
-smaller differences are noise.
+cannot tell a 3 % change from noise. This script imports each version's package from its
+directory under a name of its own (``at_a``, ``at_b``), builds a store and decoder of each, and
+feeds both the same NDJSON bodies of the bench_exporter event mix, alternating batch by batch
+(the order flips every round), so the drift hits both alike. Each batch is timed in stages:
+decode (+ the fast check pass), Store.apply, SelfMetrics.received (in versions that have it),
+and freeing the batch; a ratio is the median over rounds of a's time / b's time, so > 1 means b
+is faster. Both stores hold the same fleet, so absolute µs/event run higher than with one store
+alone (twice the data competes for the CPU cache); the ratio is the figure to read. A version
+against itself reads 0.97-1.04 here, so smaller differences are noise.
 
     git archive HEAD~1 exporter | tar -x -C /tmp/before
-    .venv/bin/python benchmarks/ab_ingest.py /tmp/before/exporter/agency_telemetry exporter/agency_telemetry
+    .venv/bin/python -m benchmarks.ab_ingest /tmp/before/exporter/agency_telemetry exporter/agency_telemetry
+
+The decoder is ``EventDecoder`` of the package's ``decoder`` module, or of its ``events`` module
+in versions before that one existed.
 """
 
 from __future__ import annotations
@@ -20,16 +23,17 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
-import shutil
+import importlib.util
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import bench_exporter
+from benchmarks.ours import config_for
+from benchmarks.workload import BATCH, INGEST_AGENTS, build_workload
 
 STAGES = ("decode", "apply", "received", "free")
 NDJSON = "application/x-ndjson"
@@ -59,17 +63,39 @@ class Side:
         into["free"] += freed - received
 
 
-def load(package_dir: str, name: str, into: Path) -> Side:
+def import_package(package_dir: str, name: str) -> ModuleType:
+    """The package in ``package_dir`` imported as ``name``: its relative imports find its own modules."""
+    init = Path(package_dir) / "__init__.py"
+    spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(init.parent)])
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"{package_dir}: not a Python package")
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package
+    spec.loader.exec_module(package)
+    return package
+
+
+def decoder_class(name: str) -> Any:
+    """``EventDecoder`` of package ``name``: in its ``decoder`` module, or in ``events`` in older versions."""
+    for module in ("decoder", "events"):
+        try:
+            found = importlib.import_module(f"{name}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{name}.{module}":
+                raise
+            continue
+        if hasattr(found, "EventDecoder"):
+            return found.EventDecoder
+    raise SystemExit(f"no EventDecoder in {name}.decoder or {name}.events")
+
+
+def load(package_dir: str, name: str) -> Side:
     """The package in ``package_dir``, imported as ``name``, with a store and decoder like the benchmark's."""
-    shutil.copytree(package_dir, into / name)
-    config = bench_exporter.config_for(1000)
+    import_package(package_dir, name)
+    config = config_for(INGEST_AGENTS)
     store = importlib.import_module(f"{name}.store").Store(config)
-    try:  # the decoder has a module of its own since the events module became the schema alone
-        decoding = importlib.import_module(f"{name}.decoder")
-    except ModuleNotFoundError:
-        decoding = importlib.import_module(f"{name}.events")
     limits = config.limits
-    decoder = decoding.EventDecoder(config.agent_types, limits.max_label_length, limits.max_events_per_batch)
+    decoder = decoder_class(name)(config.agent_types, limits.max_label_length, limits.max_events_per_batch)
     return Side(decoder, store, importlib.import_module(f"{name}.selfmetrics").SelfMetrics(store))
 
 
@@ -112,21 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("b", help="directory of the other version's agency_telemetry package")
     parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args(argv)
-    settings, _ = bench_exporter.parse_args([])
-    workload = bench_exporter.build_workload(settings)
-    with tempfile.TemporaryDirectory() as tmp:
-        sys.path.insert(0, tmp)
-        sides = {"a": load(args.a, "at_a", Path(tmp)), "b": load(args.b, "at_b", Path(tmp))}
-        for side in sides.values():
-            for body in workload.warmup:
-                side.store.apply(side.decoder.decode(body, NDJSON))
-        gc.collect()
-        gc.freeze()
-        times = compare(sides, workload.bodies, args.rounds)
-    print(
-        f"a = {args.a}\nb = {args.b}\n{args.rounds} rounds of {len(workload.bodies)} batches of {bench_exporter.BATCH}"
-    )
-    print("\n".join(report(times, len(workload.bodies) * bench_exporter.BATCH)))
+    workload = build_workload()
+    sides = {"a": load(args.a, "at_a"), "b": load(args.b, "at_b")}
+    for side in sides.values():
+        for body in workload.warmup:
+            side.store.apply(side.decoder.decode(body, NDJSON))
+    gc.collect()
+    gc.freeze()
+    times = compare(sides, workload.bodies, args.rounds)
+    print(f"a = {args.a}\nb = {args.b}\n{args.rounds} rounds of {len(workload.bodies)} batches of {BATCH}")
+    print("\n".join(report(times, len(workload.bodies) * BATCH)))
     return 0
 
 

@@ -1,9 +1,10 @@
 """Memory per live series, memory under agent churn, and how costs grow with the fleet.
 
-Reuses the workload and the baseline (aiohttp + prometheus_client) of bench_exporter.py:
+The workload (workload.py) and the baseline (baseline.py: aiohttp + prometheus_client) of
+bench_exporter.py:
 
 1. Memory: RSS per live series with every series of the catalogue populated for every agent
-   (``bench_exporter.fleet_events``: 10,000 agents by default). Each side runs in a fresh
+   (``workload.fleet_events``: 10,000 agents by default). Each side runs in a fresh
    spawned process, so imports and other measurements do not pollute it. The NDJSON bodies
    (1,000 events each) are built here and handed to that process, which reads its RSS
    (/proc/self/statm, after ``gc.collect()``) once it holds the imports, the bodies and an empty
@@ -30,7 +31,7 @@ collector meanwhile (``gc.freeze``). The memory and churn processes run first, t
 before anything is timed. Every ``*_rows`` function returns printable rows, its method lines
 first; ``--quick`` (1,000 agents, 3 churn rounds, sizes 100 and 1k) takes ~15 s.
 
-    .venv/bin/python benchmarks/scale.py [--quick] [--sizes 100,1000,10000,50000] [--memory-agents 10000]
+    .venv/bin/python -m benchmarks.scale [--quick] [--sizes 100,1000,10000,50000] [--memory-agents 10000]
                                          [--churn-rounds 12] [--baseline-up-to 10000]
 """
 
@@ -38,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import random
 import statistics
 import sys
@@ -48,8 +48,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache, partial
 from multiprocessing import get_context
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import generate_latest
 
@@ -58,11 +57,21 @@ from agency_telemetry.exposition import Exposition
 from agency_telemetry.selfmetrics import SelfMetrics
 from agency_telemetry.store import Store
 
-if TYPE_CHECKING:
-    from bench_exporter import Ours
+from benchmarks.baseline import baseline_registry
+from benchmarks.ours import Ours, config_for
+from benchmarks.timing import (
+    WARMUP_UP_TO,
+    in_rounds,
+    machine_lines,
+    megabytes,
+    peak_rss,
+    reset_peak_rss,
+    rss,
+    sample_lines,
+    size_name,
+)
+from benchmarks.workload import BATCH, EventMix, apply_all, chunks, fleet_events, ndjson
 
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-MB = 2**20
 WALL_EPOCH = 1.7e9  # wall clock of the injected clock at monotonic 0
 # Fields whose values name something; prefixing them makes every agent, council, queue, alert and id new.
 RENAMED_FIELDS = (b'"agent":"', b'"council":"', b'"queue":"', b'"alert_id":"', b'"affected_agents":["', b'"id":"')
@@ -72,44 +81,6 @@ SIZES = (100, 1000, 10_000, 50_000)
 # councils, queues, alerts); the rounds after show whether memory stays flat once it has.
 CHURN_ROUNDS = 12
 QUICK_SIZES = (100, 1000)
-
-
-@cache
-def bench() -> ModuleType:
-    """bench_exporter, imported on first use so that it can itself import this module at its top."""
-    import bench_exporter
-
-    return bench_exporter
-
-
-def rss() -> int:
-    """Resident set size of this process in bytes, after a full collection."""
-    gc.collect()
-    with open("/proc/self/statm", encoding="ascii") as statm:
-        return int(statm.read().split()[1]) * PAGE_SIZE
-
-
-def reset_peak_rss() -> bool:
-    """Restarts the kernel's count of peak RSS (VmHWM); False where /proc does not allow it."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def peak_rss() -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
-
-
-def megabytes(size: float) -> str:
-    return f"{size / MB:,.1f} MB"
-
-
-def size_name(agents: int) -> str:
-    return f"{agents // 1000}k" if agents % 1000 == 0 else str(agents)
 
 
 @dataclass
@@ -126,8 +97,8 @@ class FakeClock:
 
 
 def clocked_ours(config: Config, clock: FakeClock) -> Ours:
-    """bench_exporter's ``Ours`` with its store on an injected clock."""
-    ours: Ours = bench().Ours(config)
+    """``Ours`` with its store on an injected clock."""
+    ours = Ours(config)
     ours.store = Store(config, clock=clock, wall_clock=clock.wall)
     ours.exposition = Exposition(ours.store, SelfMetrics(ours.store))
     return ours
@@ -135,12 +106,11 @@ def clocked_ours(config: Config, clock: FakeClock) -> Ours:
 
 def fleet_bodies(agents: int, ids: bool = False) -> list[bytes]:
     """NDJSON bodies of BATCH events giving every agent every series; with an ``id`` on each event if asked."""
-    events = bench().fleet_events(agents)
+    events = fleet_events(agents)
     if ids:
         rng = random.Random(agents)
         events = [{**event, "id": f"{rng.getrandbits(128):032x}"} for event in events]
-    bodies: list[bytes] = bench().chunks(events, bench().BATCH)
-    return bodies
+    return chunks(events, BATCH)
 
 
 def events_in(bodies: list[bytes]) -> int:
@@ -162,7 +132,7 @@ def fresh_processes() -> ProcessPoolExecutor:
 
 def memory_probe(side: str, agents: int, bodies: list[bytes], ids: bool) -> dict[str, Any]:
     """In a fresh process: RSS with an empty store / registry, filled, [ids forgotten,] during and after a render."""
-    config = bench().config_for(agents)
+    config = config_for(agents)
     clock = FakeClock()
     store: Store | None = None
     if side == "ours":
@@ -170,7 +140,7 @@ def memory_probe(side: str, agents: int, bodies: list[bytes], ids: bool) -> dict
         apply, store = ours.apply_ndjson, ours.store
         render: Callable[[], bytes] = partial(ours.exposition.render, False)
     else:
-        registry, baseline = bench().baseline_registry(config)
+        registry, baseline = baseline_registry(config)
         apply, render = baseline.apply_ndjson, partial(generate_latest, registry)
     found: dict[str, Any] = {"empty": rss(), "events": events_in(bodies)}
     for body in bodies:
@@ -186,7 +156,7 @@ def memory_probe(side: str, agents: int, bodies: list[bytes], ids: bool) -> dict
     text = render()
     if peak_known:
         found["peak"] = peak_rss()
-    found["lines"] = bench().sample_lines(text)
+    found["lines"] = sample_lines(text)
     del text
     found["rendered"] = rss()
     return found
@@ -259,7 +229,7 @@ def memory_rows(quick: bool, agents: int | None = None) -> list[str]:
     verdict = "met" if per_series(ours) < 300 else "NOT met"
     return [
         f"method:  memory: {agents:,} agents, every series of the catalogue ({events:,} events of fleet_events in "
-        f"bodies of {bench().BATCH:,});",
+        f"bodies of {BATCH:,});",
         "         each side in a fresh spawned process (two such processes at a time, nothing timed meanwhile);",
         "         RSS (/proc/self/statm, after gc.collect) once it holds the imports, the bodies and an empty store / "
         "registry,",
@@ -322,7 +292,7 @@ def renamed(body: bytes, prefix: bytes) -> bytes:
 
 def churn_probe(agents: int, rounds: int, bodies: list[bytes]) -> dict[str, Any]:
     """Runs in a fresh process: rounds of new agents, each filled, then expired by moving the clock past agent_ttl."""
-    config = bench().config_for(agents)
+    config = config_for(agents)
     clock = FakeClock()
     ours = clocked_ours(config, clock)
     store = ours.store
@@ -357,7 +327,7 @@ def churn_rows(quick: bool, agents: int | None = None, rounds: int | None = None
     rounds = rounds or (3 if quick else CHURN_ROUNDS)
     measure_rss(churns=[(agents, rounds)])
     found = _churns[agents, rounds]
-    config = bench().config_for(agents)
+    config = config_for(agents)
     rows = [
         f"method:  churn: {rounds} rounds of {agents:,} agents never seen before, every series populated, an id on "
         "every event; then the injected clock moves past expiry.agent_ttl "
@@ -409,34 +379,17 @@ Times = dict[Key, list[float]]  # seconds of each run, run i of every key in the
 
 
 def mix_bodies(agents: int, count: int) -> list[bytes]:
-    mix = bench().EventMix(agents)
-    return [bench().ndjson(mix.events(bench().BATCH)) for _ in range(count)]
-
-
-def apply_all(apply: Callable[[bytes], int], bodies: list[bytes]) -> None:
-    for body in bodies:
-        apply(body)
+    mix = EventMix(agents)
+    return [ndjson(mix.events(BATCH)) for _ in range(count)]
 
 
 def new_side(side: str, config: Config) -> tuple[Callable[[bytes], int], Callable[[], bytes]]:
     """An empty store (ours) or registry (baseline): its ingest of one NDJSON body and its text render."""
     if side == "ours":
-        ours = bench().Ours(config)
+        ours = Ours(config)
         return ours.apply_ndjson, partial(ours.exposition.render, False)
-    registry, baseline = bench().baseline_registry(config)
+    registry, baseline = baseline_registry(config)
     return baseline.apply_ndjson, partial(generate_latest, registry)
-
-
-def in_rounds(fns: dict[Key, Callable[[], object]], runs: dict[Key, int]) -> Times:
-    """Each round times every function still due once: every fleet size and side sees the VM's drift alike."""
-    times: Times = {key: [] for key in fns}
-    for index in range(max(runs.values())):
-        for key, fn in fns.items():
-            if index < runs[key]:
-                started = time.perf_counter()
-                fn()
-                times[key].append(time.perf_counter() - started)
-    return times
 
 
 @dataclass
@@ -470,7 +423,7 @@ def fill_runs(key: Key, quick: bool) -> int:
 
 
 def render_runs(key: Key, quick: bool) -> int:
-    return 5 if key[0] <= bench().WARMUP_UP_TO and not quick else 3
+    return 5 if key[0] <= WARMUP_UP_TO and not quick else 3
 
 
 def measure_sizes(sizes: tuple[int, ...], baseline_up_to: int, quick: bool) -> Scaling:
@@ -480,7 +433,7 @@ def measure_sizes(sizes: tuple[int, ...], baseline_up_to: int, quick: bool) -> S
     that its full collections cost what they would with one side and one size alone in a process,
     as bench_exporter's in-process ingest does."""
     keys = [(agents, side) for agents in sizes for side in ("ours", "baseline")[: 1 + (agents <= baseline_up_to)]]
-    configs = {agents: bench().config_for(agents) for agents in sizes}
+    configs = {agents: config_for(agents) for agents in sizes}
     bodies = {agents: fleet_bodies(agents) for agents in sizes}
     held: dict[Key, tuple[Callable[[bytes], int], Callable[[], bytes]]] = {}
     fill: Times = {key: [] for key in keys}
@@ -501,7 +454,7 @@ def measure_sizes(sizes: tuple[int, ...], baseline_up_to: int, quick: bool) -> S
         del bodies
         gc.collect()
         gc.freeze()
-        lines = {agents: bench().sample_lines(held[agents, "ours"][1]()) for agents in sizes}
+        lines = {agents: sample_lines(held[agents, "ours"][1]()) for agents in sizes}
         renders: dict[Key, Callable[[], object]] = {key: held[key][1] for key in keys}
         for key in keys:
             if render_runs(key, quick) == 5:
@@ -516,7 +469,7 @@ def measure_sizes(sizes: tuple[int, ...], baseline_up_to: int, quick: bool) -> S
         ingest = in_rounds(fns, dict.fromkeys(keys, 3 if quick else 5))
     finally:
         gc.unfreeze()
-    mix_events = len(mixes[sizes[0]]) * bench().BATCH
+    mix_events = len(mixes[sizes[0]]) * BATCH
     return Scaling(sizes, keys, events, lines, mix_events, fill, render_times, ingest)
 
 
@@ -536,7 +489,7 @@ def scaling_rows(sizes: tuple[int, ...] = SIZES, quick: bool = False, baseline_u
         "         what is held is kept out of the garbage collector (gc.freeze) while timing, so each side and size "
         "costs what it would alone in a process;",
         f"         ingest = the bench_exporter event mix ({5 if quick else INGEST_BODIES} bodies of "
-        f"{bench().BATCH:,} events, no ids) decoded + applied in-process into a store already holding the fleet, "
+        f"{BATCH:,} events, no ids) decoded + applied in-process into a store already holding the fleet, "
         f"median of {3 if quick else 5} runs after a warm-up;",
         "         first fill = fleet_events applied to an empty store / registry (creates every series; median of 3 "
         f"runs, baseline {'1 run' if quick else 'above 1,000 agents 1 run'}); render = text /metrics, median of "
@@ -645,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     sizes = tuple(int(n) for n in args.sizes.split(",")) if args.sizes else None
-    print("\n".join(bench().machine_lines()), flush=True)
+    print("\n".join(machine_lines()), flush=True)
     rows = all_rows(args.quick, sizes, args.memory_agents, args.churn_rounds, args.baseline_up_to)
     print("\n".join(rows), flush=True)
     print(f"took {time.perf_counter() - started:,.1f} s")

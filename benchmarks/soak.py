@@ -7,14 +7,13 @@ seconds, so agents keep arriving and expiring. Every ``--every`` seconds it prin
 RSS, the agents it tracks, the expired count and the events accepted so far, and at the end the
 RSS growth once the first generations have expired: flat means nothing leaks.
 
-    .venv/bin/python benchmarks/soak.py [--duration 120] [--agents 2000] [--ttl 5] [--rotate 2]
+    .venv/bin/python -m benchmarks.soak [--duration 120] [--agents 2000] [--ttl 5] [--rotate 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import subprocess
 import sys
 import tempfile
@@ -24,18 +23,11 @@ from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-from local_stack import free_port, stop_process, wait_ready  # noqa: E402
+from benchmarks.timing import MB, status_bytes
+from benchmarks.workload import BATCH, ndjson
+from scripts.local_stack import free_port, stop_process, wait_ready
 
-BATCH = 1000
 NDJSON = {"Content-Type": "application/x-ndjson"}
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        line = next(line for line in status if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
 
 
 def batch(generation: int, agents: int, counter: int) -> bytes:
@@ -52,7 +44,7 @@ def batch(generation: int, agents: int, counter: int) -> bytes:
         else:
             event = {"type": "task_failed", "reason": "timeout", "duration": 50, **agent}
         events.append({**event, "id": uuid.uuid4().hex})
-    return "\n".join(json.dumps(e, separators=(",", ":")) for e in events).encode()
+    return ndjson(events)
 
 
 def exporter_figures(text: str) -> dict[str, float]:
@@ -84,7 +76,7 @@ async def soak(url: str, pid: int, args: argparse.Namespace) -> list[tuple[float
             if elapsed >= next_report:
                 async with session.get(f"{url}/metrics") as resp:
                     figures = exporter_figures(await resp.text())
-                rss = rss_mb(pid)
+                rss = status_bytes("VmRSS", pid) / MB
                 readings.append((elapsed, rss))
                 print(
                     f"{elapsed:6.0f} {accepted:16,} {accepted / max(elapsed, 1e-9):9,.0f} {rss:8.1f} "

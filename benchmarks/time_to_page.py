@@ -19,7 +19,7 @@ Beside the medians it prints the same model with production settings: half a scr
 an evaluation interval on average, the same fraction of the production agent window, the
 production `for`, and the production group_wait of the critical route.
 
-    .venv/bin/python benchmarks/time_to_page.py [--rounds 3] [--scrape-interval 1s] [--window 20s]
+    .venv/bin/python -m benchmarks.time_to_page [--rounds 3] [--scrape-interval 1s] [--window 20s]
                                                  [--for 5s] [--group-wait 2s]
 """
 
@@ -41,10 +41,8 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-from generate import render_config, render_mixin  # noqa: E402
-from local_stack import LocalStack  # noqa: E402
+from scripts.generate import render_config, render_mixin
+from scripts.local_stack import ROOT, LocalStack
 
 ALERT = "AgencyAgentErrorRateHigh"
 PHASES = ("scrape", "window", "evaluation", "for", "alertmanager")

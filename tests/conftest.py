@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from agency_telemetry.config import Config, parse_config
 from agency_telemetry.routes import create_app
 
-from local_stack import free_port
+from scripts.local_stack import free_port
 from support import processes
 from support.exporter import Exporter
 

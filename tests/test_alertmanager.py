@@ -20,7 +20,7 @@ import yaml
 
 from agency_telemetry import events
 
-from local_stack import PAGER_ROUTING_KEY
+from scripts.local_stack import PAGER_ROUTING_KEY
 from support.alerting import Sinks, fast_copy, serve_sinks
 from support.processes import require_binary, start_alertmanager
 

@@ -1,4 +1,4 @@
-"""Smoke test of benchmarks/bench_exporter.py: a --quick run finishes and reports every figure."""
+"""Smoke test of the benchmarks: a --quick run of benchmarks.bench_exporter finishes and reports every figure."""
 
 from __future__ import annotations
 
@@ -22,15 +22,15 @@ def figures(line: str) -> dict[str, float]:
 
 
 def run_benchmark(script: str, *arguments: str, timeout: float) -> str:
-    """The standard output of ``benchmarks/<script>``, which must exit 0."""
-    command = [sys.executable, f"benchmarks/{script}", *arguments]
+    """The standard output of ``python -m benchmarks.<script>``, which must exit 0."""
+    command = [sys.executable, "-m", f"benchmarks.{script}", *arguments]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
 
 def test_quick_benchmark_reports_ingest_and_metrics_for_both_sides() -> None:
-    output = run_benchmark("bench_exporter.py", "--quick", timeout=240)
+    output = run_benchmark("bench_exporter", "--quick", timeout=240)
     rows = [line for line in output.splitlines() if line.startswith(("ingest", "/metrics"))]
     for prefix in ("ingest HTTP", "ingest in-process", "/metrics text", "/metrics OpenMetrics"):
         matching = [line for line in rows if line.startswith(prefix)]
@@ -53,7 +53,7 @@ def test_quick_benchmark_reports_ingest_and_metrics_for_both_sides() -> None:
 
 
 def test_time_to_page_reports_every_phase_from_a_real_page() -> None:
-    output = run_benchmark("time_to_page.py", "--rounds", "1", "--window", "10s", "--for", "3s", timeout=180)
+    output = run_benchmark("time_to_page", "--rounds", "1", "--window", "10s", "--for", "3s", timeout=180)
     measured = {
         match.group(1): float(match.group(2)) for match in re.finditer(r"^(\w+)\s+([\d.]+)s\s", output, re.MULTILINE)
     }
@@ -65,7 +65,7 @@ def test_time_to_page_reports_every_phase_from_a_real_page() -> None:
 
 
 def test_soak_rotates_agents_past_their_ttl_and_reports_rss() -> None:
-    output = run_benchmark("soak.py", "--duration", "10", "--ttl", "2", "--rotate", "1", "--every", "2", timeout=120)
+    output = run_benchmark("soak", "--duration", "10", "--ttl", "2", "--rotate", "1", "--every", "2", timeout=120)
     rows = [line.split() for line in output.splitlines() if re.match(r"\s*\d+\s+[\d,]+\s", line)]
     assert len(rows) >= 4, output
     expired = [float(row[5].replace(",", "")) for row in rows]
@@ -75,7 +75,7 @@ def test_soak_rotates_agents_past_their_ttl_and_reports_rss() -> None:
 
 def test_ab_ingest_compares_two_package_versions_stage_by_stage() -> None:
     package = "exporter/agency_telemetry"
-    output = run_benchmark("ab_ingest.py", package, package, "--rounds", "2", timeout=120)
+    output = run_benchmark("ab_ingest", package, package, "--rounds", "2", timeout=120)
     rows = {line.split()[0]: line for line in output.splitlines() if "µs/event" in line}
     assert list(rows) == ["decode", "apply", "received", "free", "total"], output
     ratio = float(re.search(r"a/b\s+([\d.]+)", rows["total"]).group(1))

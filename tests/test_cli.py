@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from local_stack import free_port
+from scripts.local_stack import free_port
 from support.events import ndjson
 from support.metrics import samples, value
 from support.processes import PROJECT, promtool_check_metrics, run_cli

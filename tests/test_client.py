@@ -20,7 +20,7 @@ from aiohttp import web
 
 from agency_telemetry.client import AgentPerformanceTracker, AsyncClient, Client, HealthMonitor
 
-from local_stack import free_port
+from scripts.local_stack import free_port
 from support.metrics import samples, value
 from support.processes import start_alertmanager
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from local_stack import free_port, stop_process, wait_ready
+from scripts.local_stack import free_port, stop_process, wait_ready
 from support.metrics import samples
 from support.processes import require_binary
 

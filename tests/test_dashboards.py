@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from generate import render_config, render_mixin
-from local_stack import RULE_FILES
+from scripts.generate import render_config, render_mixin
+from scripts.local_stack import RULE_FILES
 from support.harness import exposed_metric_names
 from support.processes import require_binary
 from support.stack import Stack, StackError

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generate import render_mixin
+from scripts.generate import render_mixin
 from support.alerting import FAST_ROUTE_TIMINGS, Sinks, fast_copy, serve_sinks
 from support.processes import start_alertmanager
 from support.stack import Stack

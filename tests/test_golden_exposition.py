@@ -22,7 +22,7 @@ from agency_telemetry.config import parse_config
 from agency_telemetry.routes import EXPOSITION, create_app
 from agency_telemetry.store import Store
 
-from local_stack import free_port
+from scripts.local_stack import free_port
 from support.events import ONE_OF_EACH, ndjson
 from support.harness import FakeClock
 

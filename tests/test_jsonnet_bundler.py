@@ -9,7 +9,7 @@ from pathlib import Path
 import _jsonnet
 import pytest
 
-from generate import render_mixin
+from scripts.generate import render_mixin
 
 pytestmark = pytest.mark.slow
 

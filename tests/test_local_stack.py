@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from local_stack import ROOT, RULE_FILES
+from scripts.local_stack import ROOT, RULE_FILES
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agency_telemetry.events import ALERT_TYPES, SEVERITIES
 from agency_telemetry.simulator import FleetSimulator
 
-from local_stack import RULE_FILES
+from scripts.local_stack import RULE_FILES
 from support.harness import Harness, exposed_metric_names
 from support.processes import require_binary
 

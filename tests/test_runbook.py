@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from generate import render_config, render_mixin
+from scripts.generate import render_config, render_mixin
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNBOOK = ROOT / "docs/runbook.md"

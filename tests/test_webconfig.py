@@ -25,7 +25,7 @@ from agency_telemetry.routes import WEB_CONFIG, create_app
 from agency_telemetry.server import Server, start_server, stop_server
 from agency_telemetry.webconfig import load_web_config
 
-from local_stack import free_port, stop_process
+from scripts.local_stack import free_port, stop_process
 from support.metrics import value
 from support.processes import run_cli, start_daemon
 

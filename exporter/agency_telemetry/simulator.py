@@ -47,11 +47,142 @@ QUEUES = ("intake", "escalations")
 QUEUE_MEAN = 5  # items; the depth wanders around it instead of drifting off
 
 
+# How often the demo's councils violate a principle, predict a decision right, and complete
+# a business task: rare violations and a healthy workflow, so the demo pages nobody.
+VIOLATION_RATE = 0.002
+DECISION_ACCURACY = 0.97
+BUSINESS_SUCCESS = 0.998
+
+
+# --- one event of each type ----------------------------------------------------------------
+# Shared by the demo fleet below and the benchmarks' event mix. ``units=True`` writes quantities
+# as strings with units ("42.0 %", "300 MiB", "120 ms", "1.500 s"), as the demo does to show
+# that the exporter reads them; ``units=False`` as bare numbers in the API's base units (a
+# ratio, bytes, milliseconds). Either way the same random draws are made in the same order.
+
+
 @dataclass
-class _Agent:
+class Agent:
     name: str
-    kind: str
-    running: int = 0
+    kind: str  # a key of AGENT_PROFILES
+    running: int = 0  # tasks started and not finished
+
+    @property
+    def capacity(self) -> int:
+        return AGENT_PROFILES[self.kind][2]
+
+
+def agent_named(index: int) -> Agent:
+    """The ``index``-th agent of a fleet: agent types in turn, numbered within their type."""
+    kinds = list(AGENT_PROFILES)
+    kind = kinds[index % len(kinds)]
+    return Agent(f"{kind}-{index // len(kinds) + 1}", kind)
+
+
+def registered(agent: Agent) -> dict[str, Any]:
+    return {"type": "agent_registered", "agent": agent.name, "agent_type": agent.kind, "capacity": agent.capacity}
+
+
+def heartbeat(rng: random.Random, agent: Agent, cpu: float, units: bool = False) -> dict[str, Any]:
+    """A heartbeat reporting ``cpu`` (a ratio), a memory size and a queue depth drawn here."""
+    memory = rng.randint(200, 900)  # MiB
+    return {
+        "type": "agent_heartbeat",
+        "agent": agent.name,
+        "agent_type": agent.kind,
+        "cpu": f"{cpu * 100:.1f} %" if units else round(cpu, 3),
+        "memory": f"{memory} MiB" if units else memory * 2**20,
+        "queue_depth": rng.randint(0, 3 * agent.capacity),
+    }
+
+
+def task_started(agent: Agent) -> dict[str, Any]:
+    agent.running += 1
+    return {"type": "task_started", "agent": agent.name, "agent_type": agent.kind}
+
+
+def task_finished(rng: random.Random, agent: Agent, fail: bool | None = None) -> dict[str, Any]:
+    """A task of ``agent`` completing or failing (at its type's failure rate unless ``fail`` says which)."""
+    median, failure_rate, _ = AGENT_PROFILES[agent.kind]
+    agent.running -= 1
+    duration = round(rng.lognormvariate(0, 0.6) * median * 1000, 1)  # ms
+    base = {"agent": agent.name, "agent_type": agent.kind, "duration": duration}
+    if fail if fail is not None else rng.random() < failure_rate:
+        return {"type": "task_failed", **base, "reason": rng.choice(FAILURE_REASONS)}
+    quality = round(rng.betavariate(8, 1.5), 3)
+    return {"type": "task_completed", **base, "quality_score": quality, "cost": round(duration / 1000 * 0.004, 5)}
+
+
+def consensus(
+    rng: random.Random, council: str, violation: bool = False, violation_rate: float = VIOLATION_RATE
+) -> dict[str, Any]:
+    """A consensus attempt, with a debate 30 % of the time; a constitutional violation if asked, else at
+    ``violation_rate``."""
+    debate = rng.random() < 0.3
+    event: dict[str, Any] = {
+        "type": "consensus",
+        "council": council,
+        "formation_time": round(rng.lognormvariate(0, 0.5) * (6000 if debate else 1500)),
+        "achieved": rng.random() < 0.9,
+        "debate_required": debate,
+        "debate_rounds": rng.randint(1, 6) if debate else 0,
+    }
+    if violation or rng.random() < violation_rate:
+        event["constitutional_compliance"] = False
+        event["violated_principle"] = rng.choice(PRINCIPLES)
+    return event
+
+
+def coordination(rng: random.Random, council: str, sessions: dict[str, int], units: bool = False) -> dict[str, Any]:
+    """A coordination session of ``council`` starting or ending; ``sessions`` counts the open ones (up to 4)."""
+    open_sessions = sessions.get(council, 0)
+    starting = open_sessions == 0 or (open_sessions < 4 and rng.random() < 0.5)
+    sessions[council] = open_sessions + (1 if starting else -1)
+    overhead = round(rng.uniform(50, 800))  # ms
+    return {
+        "type": "coordination",
+        "council": council,
+        "session": "started" if starting else "ended",
+        "overhead": f"{overhead} ms" if units else overhead,
+    }
+
+
+def decision(rng: random.Random, accuracy: float = DECISION_ACCURACY, **owner: str) -> dict[str, Any]:
+    """A yes/no decision of an agent or a council (``owner``), right at ``accuracy``."""
+    predicted = rng.random() < 0.5
+    actual = predicted if rng.random() < accuracy else not predicted
+    return {"type": "decision", **owner, "predicted": predicted, "actual": actual}
+
+
+def business(rng: random.Random, success: float = BUSINESS_SUCCESS) -> dict[str, Any]:
+    quality, cost = round(rng.betavariate(9, 1.2), 3), round(rng.uniform(0.01, 0.2), 4)
+    return {"type": "business", "completed": rng.random() < success, "quality_score": quality, "cost": cost}
+
+
+def queue_sample(rng: random.Random, queue: str, depth: int, units: bool = False) -> dict[str, Any]:
+    """A queue's ``depth`` and a wait drawn here (exponential, 2 s on average)."""
+    wait = rng.expovariate(0.5)  # seconds
+    return {
+        "type": "queue",
+        "queue": queue,
+        "depth": depth,
+        "wait": f"{wait:.3f} s" if units else round(wait * 1000, 1),
+    }
+
+
+def alert(alert_id: str, agent: Agent) -> dict[str, Any]:
+    """An active alert an agent raises about itself; add ``"status": "resolved"`` to resolve it."""
+    return {
+        "type": "alert",
+        "alert_id": alert_id,
+        "alert_type": "agent_performance",
+        "severity": "warning",
+        "message": f"{agent.name} reports degraded performance",
+        "affected_agents": [agent.name],
+    }
+
+
+# --- the demo fleet ------------------------------------------------------------------------
 
 
 @dataclass
@@ -61,7 +192,7 @@ class FleetSimulator:
     tick: float = 0.5
     seed: int = 7
     rng: random.Random = field(init=False)
-    fleet: list[_Agent] = field(init=False)
+    fleet: list[Agent] = field(init=False)
     _ids: itertools.count[int] = field(init=False, default_factory=itertools.count)
     _queue_depth: dict[str, int] = field(init=False, default_factory=dict)
     _open_alerts: set[str] = field(init=False, default_factory=set)
@@ -69,137 +200,52 @@ class FleetSimulator:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        kinds = list(AGENT_PROFILES)
-        self.fleet = [
-            _Agent(f"{kinds[i % len(kinds)]}-{i // len(kinds) + 1}", kinds[i % len(kinds)]) for i in range(self.agents)
-        ]
+        self.fleet = [agent_named(i) for i in range(self.agents)]
 
     def first_batch(self) -> list[dict[str, Any]]:
         """Registrations, and one event of every type so every family has series at once."""
-        batch = [
-            {"type": "agent_registered", "agent": a.name, "agent_type": a.kind, "capacity": AGENT_PROFILES[a.kind][2]}
-            for a in self.fleet
-        ]
-        return batch + self.tick_batch(everything=True)
+        return [registered(agent) for agent in self.fleet] + self.tick_batch(everything=True)
 
     def tick_batch(self, everything: bool = False) -> list[dict[str, Any]]:
         rng, batch = self.rng, []
         for agent in self.fleet:
             if everything or rng.random() < 0.2:
-                batch.append(self._heartbeat(agent))
+                batch.append(heartbeat(rng, agent, self._cpu(agent), units=True))
             if agent.running and (everything or rng.random() < 0.5):
-                batch.append(self._finish(agent))
-            if agent.running < AGENT_PROFILES[agent.kind][2] and (everything or rng.random() < 0.5):
-                agent.running += 1
-                batch.append({"type": "task_started", "agent": agent.name, "agent_type": agent.kind})
+                batch.append(task_finished(rng, agent))
+            if agent.running < agent.capacity and (everything or rng.random() < 0.5):
+                batch.append(task_started(agent))
         for council in COUNCILS:
             if everything or rng.random() < 0.6:
-                batch.append(self._consensus(council, violation=everything))
+                batch.append(consensus(rng, council, violation=everything))
             if everything or rng.random() < 0.3:
-                batch.append(self._coordination(council))
+                batch.append(coordination(rng, council, self._sessions, units=True))
             if everything or rng.random() < 0.5:
-                predicted = rng.random() < 0.5
-                actual = predicted if rng.random() < 0.97 else not predicted
-                batch.append({"type": "decision", "council": council, "predicted": predicted, "actual": actual})
-        for _ in range(rng.randint(1, 4)):
-            batch.append(
-                {
-                    "type": "business",
-                    "completed": rng.random() < 0.998,
-                    "quality_score": round(rng.betavariate(9, 1.2), 3),
-                    "cost": round(rng.uniform(0.01, 0.2), 4),
-                }
-            )
+                batch.append(decision(rng, council=council))
+        batch.extend(business(rng) for _ in range(rng.randint(1, 4)))
         for queue in QUEUES:
             depth = self._queue_depth.get(queue, QUEUE_MEAN)
             depth = max(0, depth + round((QUEUE_MEAN - depth) * 0.2) + rng.randint(-3, 3))  # mean-reverting
             self._queue_depth[queue] = depth
-            batch.append({"type": "queue", "queue": queue, "depth": depth, "wait": f"{rng.expovariate(1 / 2):.3f} s"})
+            batch.append(queue_sample(rng, queue, depth, units=True))
         batch.extend(self._alerts(everything))
         for event in batch:
             event["id"] = f"sim-{self.seed}-{next(self._ids)}"
         return batch
 
-    def _heartbeat(self, agent: _Agent) -> dict[str, Any]:
-        capacity = AGENT_PROFILES[agent.kind][2]
-        return {
-            "type": "agent_heartbeat",
-            "agent": agent.name,
-            "agent_type": agent.kind,
-            "cpu": f"{min(100.0, 10 + 80 * agent.running / capacity + self.rng.uniform(-5, 5)):.1f} %",
-            "memory": f"{self.rng.randint(200, 900)} MiB",
-            "queue_depth": self.rng.randint(0, 3 * capacity),
-        }
-
-    def _finish(self, agent: _Agent) -> dict[str, Any]:
-        median, failure_rate, _ = AGENT_PROFILES[agent.kind]
-        agent.running -= 1
-        duration_ms = round(self.rng.lognormvariate(0, 0.6) * median * 1000, 1)
-        if self.rng.random() < failure_rate:
-            reason = self.rng.choice(FAILURE_REASONS)
-            return {
-                "type": "task_failed",
-                "agent": agent.name,
-                "agent_type": agent.kind,
-                "reason": reason,
-                "duration": duration_ms,
-            }
-        return {
-            "type": "task_completed",
-            "agent": agent.name,
-            "agent_type": agent.kind,
-            "duration": duration_ms,
-            "quality_score": round(self.rng.betavariate(8, 1.5), 3),
-            "cost": round(duration_ms / 1000 * 0.004, 5),
-        }
-
-    def _consensus(self, council: str, violation: bool) -> dict[str, Any]:
-        rng = self.rng
-        debate = rng.random() < 0.3
-        event: dict[str, Any] = {
-            "type": "consensus",
-            "council": council,
-            "formation_time": round(rng.lognormvariate(0, 0.5) * (6000 if debate else 1500)),
-            "achieved": rng.random() < 0.9,
-            "debate_required": debate,
-            "debate_rounds": rng.randint(1, 6) if debate else 0,
-        }
-        if violation or rng.random() < 0.002:
-            event["constitutional_compliance"] = False
-            event["violated_principle"] = rng.choice(PRINCIPLES)
-        return event
-
-    def _coordination(self, council: str) -> dict[str, Any]:
-        open_sessions = self._sessions.get(council, 0)
-        starting = open_sessions == 0 or (open_sessions < 4 and self.rng.random() < 0.5)
-        self._sessions[council] = open_sessions + (1 if starting else -1)
-        return {
-            "type": "coordination",
-            "council": council,
-            "session": "started" if starting else "ended",
-            "overhead": f"{self.rng.uniform(50, 800):.0f} ms",
-        }
+    def _cpu(self, agent: Agent) -> float:
+        """CPU follows the agent's load: 10 % idle to 90 % at capacity, give or take 5 points."""
+        return min(1.0, (10 + 80 * agent.running / agent.capacity + self.rng.uniform(-5, 5)) / 100)
 
     def _alerts(self, everything: bool) -> list[dict[str, Any]]:
         if self._open_alerts and (everything or self.rng.random() < 0.05):
             alert_id = self._open_alerts.pop()
-            return [{**self._alert(alert_id), "status": "resolved"}]
+            return [{**alert(alert_id, self.rng.choice(self.fleet)), "status": "resolved"}]
         if everything or self.rng.random() < 0.02:
             alert_id = f"alert-{next(self._ids)}"
             self._open_alerts.add(alert_id)
-            return [self._alert(alert_id)]
+            return [alert(alert_id, self.rng.choice(self.fleet))]
         return []
-
-    def _alert(self, alert_id: str) -> dict[str, Any]:
-        agent = self.rng.choice(self.fleet)
-        return {
-            "type": "alert",
-            "alert_id": alert_id,
-            "alert_type": "agent_performance",
-            "severity": "warning",
-            "message": f"{agent.name} reports degraded performance",
-            "affected_agents": [agent.name],
-        }
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Send a batch every tick until ``stop`` is set (or forever)."""

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from local_stack import alertmanager_bundle, free_port
+from scripts.local_stack import alertmanager_bundle, free_port
 
 
 class Sinks:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from local_stack import free_port, stop_process, wait_ready
+from scripts.local_stack import free_port, stop_process, wait_ready
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 current_marks: set[str] = set()  # the marks of the running test, kept by conftest

@@ -28,7 +28,17 @@ from typing import Any
 
 import yaml
 
-from local_stack import JOB, ROOT, RULE_FILES, StackError, free_port, prometheus_config, stop_process, tail, wait_ready
+from scripts.local_stack import (
+    JOB,
+    ROOT,
+    RULE_FILES,
+    StackError,
+    free_port,
+    prometheus_config,
+    stop_process,
+    tail,
+    wait_ready,
+)
 from support.processes import require_binary
 
 

@@ -1,0 +1,10 @@
+"""Benchmarks of the exporter. Each script runs as a module from the project root::
+
+    .venv/bin/python -m benchmarks.bench_exporter --quick
+
+The shared modules are imported downward only: ``workload`` (the event mix and its NDJSON
+bodies), ``baseline`` (the aiohttp + prometheus_client exporter a user would write), ``ours``
+(our exporter in-process) and ``timing`` (interleaved runs, medians, ratios, RSS, the machine).
+The scripts on top (``bench_exporter``, ``scale``, ``ab_ingest``, ``soak``, ``time_to_page``)
+import those, and ``bench_exporter`` runs ``scale``'s rows last.
+"""
