@@ -1,4 +1,4 @@
-"""In-process ingest cost of two versions of the exporter, measured side by side in one process.
+"""In-process ingest and render cost of two versions of the exporter, side by side in one process.
 
 On a shared VM whose speed drifts by ±30 % within minutes, two benchmark runs a minute apart
 cannot tell a 3 % change from noise. This script imports each version's package from its
@@ -10,6 +10,10 @@ and freeing the batch; a ratio is the median over rounds of a's time / b's time,
 is faster. Both stores hold the same fleet, so absolute µs/event run higher than with one store
 alone (twice the data competes for the CPU cache); the ratio is the figure to read. A version
 against itself reads 0.97-1.04 here, so smaller differences are noise.
+
+Then, with ``--render-agents N`` (default 10,000; 0 skips it), a fresh store of each version is
+filled with the same fleet of N agents (every series of the catalogue for each) and
+``Exposition.render`` of the Prometheus text format is timed, alternating between the versions.
 
     git archive HEAD~1 exporter | tar -x -C /tmp/before
     .venv/bin/python -m benchmarks.ab_ingest /tmp/before/exporter/agency_telemetry exporter/agency_telemetry
@@ -33,7 +37,7 @@ from types import ModuleType
 from typing import Any
 
 from benchmarks.ours import config_for
-from benchmarks.workload import BATCH, INGEST_AGENTS, build_workload
+from benchmarks.workload import BATCH, INGEST_AGENTS, build_workload, chunks, fleet_events
 
 STAGES = ("decode", "apply", "received", "free")
 NDJSON = "application/x-ndjson"
@@ -44,6 +48,7 @@ class Side:
     decoder: Any
     store: Any
     self_metrics: Any
+    exposition: Any
 
     def timed(self, body: bytes, into: dict[str, float]) -> None:
         clock = time.perf_counter
@@ -89,14 +94,15 @@ def decoder_class(name: str) -> Any:
     raise SystemExit(f"no EventDecoder in {name}.decoder or {name}.events")
 
 
-def load(package_dir: str, name: str) -> Side:
-    """The package in ``package_dir``, imported as ``name``, with a store and decoder like the benchmark's."""
-    import_package(package_dir, name)
-    config = config_for(INGEST_AGENTS)
+def load(name: str, agents: int = INGEST_AGENTS) -> Side:
+    """A store, decoder and exposition of package ``name`` (imported already), like the benchmark's."""
+    config = config_for(agents)
     store = importlib.import_module(f"{name}.store").Store(config)
     limits = config.limits
     decoder = decoder_class(name)(config.agent_types, limits.max_label_length, limits.max_events_per_batch)
-    return Side(decoder, store, importlib.import_module(f"{name}.selfmetrics").SelfMetrics(store))
+    self_metrics = importlib.import_module(f"{name}.selfmetrics").SelfMetrics(store)
+    exposition = importlib.import_module(f"{name}.exposition").Exposition(store, self_metrics)
+    return Side(decoder, store, self_metrics, exposition)
 
 
 def compare(sides: dict[str, Side], bodies: list[bytes], rounds: int) -> dict[str, dict[str, list[float]]]:
@@ -112,6 +118,33 @@ def compare(sides: dict[str, Side], bodies: list[bytes], rounds: int) -> dict[st
             for stage in STAGES:
                 times[side][stage].append(spent[side][stage])
     return times
+
+
+def compare_renders(sides: dict[str, Side], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each side's text render, per round."""
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    for index in range(rounds):
+        for side in list(sides) if index % 2 else list(reversed(sides)):
+            started = time.perf_counter()
+            sides[side].exposition.render(False)
+            times[side].append(time.perf_counter() - started)
+    return times
+
+
+def render_row(times: dict[str, list[float]], agents: int) -> str:
+    a, b = times["a"], times["b"]
+    ratios = [x / y for x, y in zip(a, b, strict=True)]
+    return (
+        f"render {agents:,} agents: a {statistics.median(a) * 1e3:6.1f}  b {statistics.median(b) * 1e3:6.1f} ms   "
+        f"a/b {statistics.median(ratios):5.3f} (per round {min(ratios):.2f}-{max(ratios):.2f})"
+    )
+
+
+def filled(name: str, agents: int) -> Side:
+    side = load(name, agents)
+    for body in chunks(fleet_events(agents), 10_000):
+        side.store.apply(side.decoder.decode(body, NDJSON))
+    return side
 
 
 def per_round(times: dict[str, dict[str, list[float]]], side: str, stage: str) -> list[float]:
@@ -137,9 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("a", help="directory of one version's agency_telemetry package")
     parser.add_argument("b", help="directory of the other version's agency_telemetry package")
     parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--render-agents", type=int, default=10_000, help="fleet size of the render comparison")
     args = parser.parse_args(argv)
     workload = build_workload()
-    sides = {"a": load(args.a, "at_a"), "b": load(args.b, "at_b")}
+    import_package(args.a, "at_a")
+    import_package(args.b, "at_b")
+    sides = {"a": load("at_a"), "b": load("at_b")}
     for side in sides.values():
         for body in workload.warmup:
             side.store.apply(side.decoder.decode(body, NDJSON))
@@ -148,6 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     times = compare(sides, workload.bodies, args.rounds)
     print(f"a = {args.a}\nb = {args.b}\n{args.rounds} rounds of {len(workload.bodies)} batches of {BATCH}")
     print("\n".join(report(times, len(workload.bodies) * BATCH)))
+    if args.render_agents:
+        del sides
+        gc.unfreeze()
+        gc.collect()
+        renders = {"a": filled("at_a", args.render_agents), "b": filled("at_b", args.render_agents)}
+        for side in renders.values():
+            side.exposition.render(False)  # warm-up
+        gc.collect()
+        gc.freeze()
+        print(render_row(compare_renders(renders, args.rounds), args.render_agents))
     return 0
 
 

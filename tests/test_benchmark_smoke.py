@@ -75,8 +75,10 @@ def test_soak_rotates_agents_past_their_ttl_and_reports_rss() -> None:
 
 def test_ab_ingest_compares_two_package_versions_stage_by_stage() -> None:
     package = "exporter/agency_telemetry"
-    output = run_benchmark("ab_ingest", package, package, "--rounds", "2", timeout=120)
+    output = run_benchmark("ab_ingest", package, package, "--rounds", "2", "--render-agents", "200", timeout=120)
     rows = {line.split()[0]: line for line in output.splitlines() if "µs/event" in line}
     assert list(rows) == ["decode", "apply", "received", "free", "total"], output
     ratio = float(re.search(r"a/b\s+([\d.]+)", rows["total"]).group(1))
     assert 0.5 < ratio < 2, f"a version against itself should read about 1: {rows['total']}"
+    [render] = [line for line in output.splitlines() if line.startswith("render 200 agents:")]
+    assert 0.5 < float(re.search(r"a/b\s+([\d.]+)", render).group(1)) < 2, render

@@ -262,17 +262,12 @@ class Store:
         entity.values[A_LAST_SEEN] = wall
         return entity
 
-    def _council(self, council: str, now: float) -> Entity:
-        entity = self.councils.get(council)
+    def _keyed(self, kind: OwnerKind, key: str, now: float) -> Entity:
+        """The council or queue ``key`` (an owner labelled by its id alone), added if new."""
+        entities = self.entities[kind]
+        entity = entities.get(key)
         if entity is None:
-            entity = self.councils[council] = Entity((council,), self._new_values(COUNCIL), now)
-        entity.touched = now
-        return entity
-
-    def _queue(self, queue: str, now: float) -> Entity:
-        entity = self.queues.get(queue)
-        if entity is None:
-            entity = self.queues[queue] = Entity((queue,), self._new_values(QUEUE), now)
+            entity = entities[key] = Entity((key,), self._new_values(kind), now)
         entity.touched = now
         return entity
 
@@ -317,7 +312,7 @@ class Store:
             values[A_DURATION].observe(self._duration_bounds, event.duration)
 
     def _on_consensus(self, event: Consensus, now: float, wall: float) -> None:
-        values = self._council(event.council, now).values
+        values = self._keyed(COUNCIL, event.council, now).values
         values[C_ATTEMPTS] += 1
         if not event.achieved:
             values[C_FAILURES] += 1
@@ -333,7 +328,7 @@ class Store:
             violations[principle] = violations.get(principle, 0) + 1
 
     def _on_coordination(self, event: Coordination, now: float, wall: float) -> None:
-        values = self._council(event.council, now).values
+        values = self._keyed(COUNCIL, event.council, now).values
         if event.session == "started":
             values[C_SESSIONS] += 1
         elif event.session == "ended":
@@ -353,7 +348,7 @@ class Store:
 
     def _on_decision(self, event: Decision, now: float, wall: float) -> None:
         if event.council is not None:
-            values, slot = self._council(event.council, now).values, C_DECISIONS
+            values, slot = self._keyed(COUNCIL, event.council, now).values, C_DECISIONS
         else:
             assert event.agent is not None  # the decoder guarantees one of the two
             values, slot = self._agent(event.agent, event.agent_type, now, wall).values, A_DECISIONS
@@ -362,7 +357,7 @@ class Store:
         values[slot][_OUTCOME_INDEX[event.predicted, event.actual]] += 1
 
     def _on_queue(self, event: QueueSample, now: float, wall: float) -> None:
-        values = self._queue(event.queue, now).values
+        values = self._keyed(QUEUE, event.queue, now).values
         if event.depth is not None:
             values[Q_DEPTH] = event.depth
         if event.wait is not None:
