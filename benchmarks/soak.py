@@ -57,6 +57,22 @@ def exporter_figures(text: str) -> dict[str, float]:
     return found
 
 
+async def reading(
+    session: aiohttp.ClientSession, url: str, pid: int, elapsed: float, accepted: int
+) -> tuple[float, float]:
+    """Prints a row of figures and returns (seconds, RSS MB)."""
+    async with session.get(f"{url}/metrics") as resp:
+        figures = exporter_figures(await resp.text())
+    rss = status_bytes("VmRSS", pid) / MB
+    print(
+        f"{elapsed:6.0f} {accepted:16,} {accepted / max(elapsed, 1e-9):9,.0f} {rss:8.1f} "
+        f"{figures.get('agency_exporter_tracked', 0):7,.0f} "
+        f"{figures.get('agency_exporter_expired_total', 0):8,.0f}",
+        flush=True,
+    )
+    return elapsed, rss
+
+
 async def soak(url: str, pid: int, args: argparse.Namespace) -> list[tuple[float, float]]:
     """Posts until the duration is over; returns (seconds, RSS MB) readings."""
     readings: list[tuple[float, float]] = []
@@ -74,17 +90,11 @@ async def soak(url: str, pid: int, args: argparse.Namespace) -> list[tuple[float
                 accepted += payload["accepted"]
             counter += BATCH
             if elapsed >= next_report:
-                async with session.get(f"{url}/metrics") as resp:
-                    figures = exporter_figures(await resp.text())
-                rss = status_bytes("VmRSS", pid) / MB
-                readings.append((elapsed, rss))
-                print(
-                    f"{elapsed:6.0f} {accepted:16,} {accepted / max(elapsed, 1e-9):9,.0f} {rss:8.1f} "
-                    f"{figures.get('agency_exporter_tracked', 0):7,.0f} "
-                    f"{figures.get('agency_exporter_expired_total', 0):8,.0f}",
-                    flush=True,
-                )
+                readings.append(await reading(session, url, pid, elapsed, accepted))
                 next_report += args.every
+        # A last reading at the end, so that a slow machine that fell behind its schedule still
+        # has one from after the first generations expired.
+        readings.append(await reading(session, url, pid, time.monotonic() - started, accepted))
     return readings
 
 
