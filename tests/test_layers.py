@@ -48,9 +48,24 @@ def package_imports(path: Path) -> set[str]:
                 found.add(node.module.split(".")[0])
             else:
                 found.update(alias.name if alias.name != "__version__" else "__init__" for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("agency_telemetry"):
-            found.add(node.module.split(".")[1] if "." in node.module else "__init__")
+        elif isinstance(node, ast.ImportFrom) and node.level > 1:
+            found.add(f"(a parent of the package, level {node.level})")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("agency_telemetry"):
+            found.add(_module_of(node.module or ""))
+        elif isinstance(node, ast.Import):
+            found.update(_module_of(a.name) for a in node.names if a.name.startswith("agency_telemetry"))
     return found
+
+
+def _module_of(dotted: str) -> str:
+    parts = dotted.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_the_import_reader_sees_every_form(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("from .store import Store\nimport agency_telemetry.routes\nfrom agency_telemetry.cli import x\n")
+    assert package_imports(module) == {"store", "routes", "cli"}
 
 
 def test_every_module_has_a_layer():

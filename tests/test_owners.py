@@ -68,6 +68,10 @@ def test_the_store_adds_exactly_the_owners_a_class_declares(cls):
         harness.send(sample)
         added = {kind for kind in LIMITED if harness.store.tracked[kind]}
         assert added == declared & set(LIMITED), sample
+        for names in cls.owners:  # and the owner added is the one the limit check counted
+            key = event.new_owner(names) if names.creates else None
+            if key is not None and names.kind in LIMITED:
+                assert set(harness.store.tracked[names.kind]) == {key}, (sample, names)
 
 
 @pytest.mark.parametrize("cls", EVENT_CLASSES, ids=event_type)

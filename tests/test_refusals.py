@@ -6,6 +6,8 @@ import ast
 import json
 from pathlib import Path
 
+import pytest
+
 import agency_telemetry
 from agency_telemetry.owners import LIMITED
 from agency_telemetry.refusals import INGEST_REFUSALS, REFUSALS, WEB_REFUSALS, refusal_answer
@@ -46,11 +48,23 @@ def test_answers_take_their_status_from_the_table():
     for refusal in REFUSALS.values():
         if refusal.status is None:
             continue
-        answer = refusal_answer(refusal.reason, "what to change", retry_after=1.5 if refusal.retryable else None)
+        answer = refusal_answer(refusal.reason, "what to change")
         assert answer.status == refusal.status
         assert json.loads(answer.body)["error"] == (refusal.error or refusal.reason)  # type: ignore[arg-type]
-        assert ("Retry-After" in answer.headers) == refusal.retryable
-    assert refusal_answer("rate_limited", "x", retry_after=1.5).headers["Retry-After"] == "2"
+        assert "Retry-After" not in answer.headers
+
+
+def test_only_a_retryable_refusal_carries_retry_after():
+    for refusal in REFUSALS.values():
+        if refusal.status is None:
+            continue
+        if refusal.retryable:
+            assert refusal_answer(refusal.reason, "x", retry_after=1.5).headers["Retry-After"] == "2"
+            assert refusal_answer(refusal.reason, "x", retry_after=0.01).headers["Retry-After"] == "1"
+        else:
+            with pytest.raises(ValueError, match="not retryable"):
+                refusal_answer(refusal.reason, "x", retry_after=1)
+    assert {r.status for r in REFUSALS.values() if r.retryable} <= {408, 429, 503}
 
 
 def test_self_metrics_start_every_ingest_reason_at_zero():

@@ -21,6 +21,7 @@ from typing import Literal
 from .owners import AGENT, ALERT, COUNCIL, OWNERS, QUEUE, WORKFLOW, OwnerKind
 
 MetricType = Literal["counter", "gauge", "histogram", "summary"]
+Shape = Literal["constant", "scalar", "labelled", "histogram", "summary"]
 
 DECISION_OUTCOMES = ("tp", "fp", "tn", "fn")
 ERROR_CLASS = "error_class"  # the label whose values are the configured error classes
@@ -36,11 +37,22 @@ class Family:
     label_values: tuple[str, ...] | None = None  # fixed values, in slot-list order
     buckets: str | None = None  # histogram: the config key holding its bucket bounds
     # What a new owner starts with: a number, exposed from the start (counters at zero, so that
-    # rate() sees their first increase), or None, not exposed until an event sets it. For a
-    # histogram, summary or labelled family any number means "all zero".
+    # rate() sees their first increase), or None, not exposed until an event sets it. A
+    # histogram or summary starts empty, and each count of a labelled family at this number.
     initial: float | None = 0
     constant: bool = False  # always 1 while the owner exists (info-style): no slot
     slot: int | None = None  # position in the owner's value list; numbered by _numbered
+
+    @property
+    def shape(self) -> Shape:
+        """What its slot holds, and so how it starts and renders."""
+        if self.constant:
+            return "constant"
+        if self.type == "histogram":
+            return "histogram"
+        if self.type == "summary":
+            return "summary"
+        return "scalar" if self.label is None else "labelled"
 
     @property
     def family_name(self) -> str:

@@ -70,7 +70,7 @@ def _problem_from_msgspec(error: Exception, index: int | None = None) -> Problem
 def check_media_type(media_type: str) -> None:
     """Raises :class:`InvalidBatch` unless the decoder reads ``media_type``."""
     if media_type not in MEDIA_TYPES:
-        message = f"Content-Type {media_type!r} is not accepted; send {' or '.join(MEDIA_TYPES)}"
+        message = f"Content-Type {media_type or '(none)'!r} is not accepted; send {' or '.join(MEDIA_TYPES)}"
         raise InvalidBatch("unsupported_media_type", message)
 
 

@@ -90,7 +90,7 @@ class Event(Struct, kw_only=True, tag_field="type", forbid_unknown_fields=True, 
         return ()
 
     def new_owner(self, names: Names) -> str | None:
-        """The id of the owner of ``names`` that applying this event would add, if not tracked yet."""
+        """The id of the owner of ``names`` this event adds when it is not tracked yet (None: none)."""
         return None if names.field is None else getattr(self, names.field)
 
 
@@ -216,7 +216,7 @@ class Alert(Event, tag="alert"):
     status: Literal["active", "resolved"] = "active"
 
     def new_owner(self, names: Names) -> str | None:
-        return self.alert_id if self.status == "active" else None
+        return super().new_owner(names) if self.status == "active" else None  # resolving adds nothing
 
 
 AnyEvent = (

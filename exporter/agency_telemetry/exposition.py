@@ -90,7 +90,7 @@ class Exposition:
         kind = None
         for family in FAMILIES:
             lines.append(headers[family.name])
-            render, suffixes = _RENDERERS[_shape(family)], self._suffixes[family.name]
+            render, suffixes = _RENDERERS[family.shape], self._suffixes[family.name]
             if family.owner is not kind:
                 kind = family.owner
                 owners = self._owners(kind)
@@ -118,16 +118,6 @@ def _label_template(kind: OwnerKind) -> str:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _shape(family: Family) -> str:
-    if family.constant:
-        return "constant"
-    if family.type in ("histogram", "summary"):
-        return family.type
-    if family.label is None:
-        return "scalar"
-    return "labelled"
 
 
 def _slot(family: Family) -> int:

@@ -64,9 +64,12 @@ def refusal_answer(
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     """``{"error": ..., "message": ..., "problems": [...]}`` with the reason's status; a
-    ``Retry-After`` of whole seconds (at least 1) when ``retry_after`` is given."""
+    ``Retry-After`` of whole seconds (at least 1) when ``retry_after`` is given, which only a
+    retryable refusal may be (a client told to wait would otherwise resend a hopeless request)."""
     refusal = REFUSALS[reason]
     assert refusal.status is not None, reason
+    if retry_after is not None and not refusal.retryable:
+        raise ValueError(f"{reason} is not retryable: it cannot carry Retry-After")
     payload: dict[str, Any] = {"error": refusal.error or reason, "message": message}
     if problems is not None:
         payload["problems"] = problems

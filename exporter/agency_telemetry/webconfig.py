@@ -22,7 +22,6 @@ import binascii
 import contextlib
 import functools
 import hashlib
-import logging
 import os
 import ssl
 import tempfile
@@ -39,8 +38,6 @@ from .config import ConfigError, Seconds, load_yaml
 from .refusals import refusal_answer
 from .reload import Reloadable
 from .tokens import TokenBucket
-
-log = logging.getLogger("agency_telemetry.webconfig")
 
 TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
