@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agency_telemetry.decoder import MEDIA_TYPES, InvalidBatch
 from agency_telemetry.events import EVENT_CLASSES, EVENT_TYPES
+from agency_telemetry.limits import LimitExceeded
 from agency_telemetry.refusals import REFUSALS
-from agency_telemetry.store import LimitExceeded
 
 from support.events import ONE_OF_EACH
 from support.exporter import Exporter

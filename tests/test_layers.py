@@ -25,6 +25,7 @@ LAYERS = (
     "reload",
     "tokens",
     "dedup",
+    "limits",
     "store",
     "refusals",
     "selfmetrics",

@@ -16,9 +16,9 @@ import _jsonnet
 import pytest
 
 from agency_telemetry.events import EVENT_CLASSES, Event, Names, event_type
+from agency_telemetry.limits import LimitExceeded
 from agency_telemetry.owners import FLEET, LIMITED, OWNERS
 from agency_telemetry.refusals import REFUSALS
-from agency_telemetry.store import LimitExceeded
 from agency_telemetry.tokens import SCOPE_KINDS, Forbidden, Token, TokenEntry, Tokens
 
 from support.events import ONE_OF_EACH

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agency_telemetry.store import LimitExceeded
+from agency_telemetry.limits import LimitExceeded
 
 from support.events import ONE_OF_EACH
 from support.harness import Harness

@@ -14,10 +14,11 @@ from aiohttp import web
 
 from .config import Config
 from .decoder import EventDecoder, InvalidBatch, check_media_type
+from .limits import LimitExceeded
 from .refusals import json_answer, refusal_answer
 from .reload import Reloadable
 from .selfmetrics import SelfMetrics
-from .store import LimitExceeded, Store
+from .store import Store
 from .tokens import Forbidden, Token, Tokens
 
 

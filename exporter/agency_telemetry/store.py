@@ -1,11 +1,10 @@
-"""State of every agent, council, queue and reported alert; limits, dedup and expiry.
+"""State of every agent, council, queue and reported alert: batches applied whole, and expiry.
 
 No I/O and no clock of its own (both clocks are injected), so every rule here is tested
-directly. A batch is applied in three steps — drop duplicates, check every limit, then
-mutate — so a batch that would break a limit changes nothing. Limits are checked for the
-owners each event class declares it may add (:attr:`events.Event.owners`); handlers write the
-slots named in :mod:`catalogue` and cannot fail once the limits have been checked. A new
-owner's values start as its families say (:attr:`catalogue.Family.initial`).
+directly. A batch is applied in three steps — drop duplicates (:mod:`dedup`), check every
+limit (:mod:`limits`), then mutate — so a batch that would break a limit changes nothing.
+Handlers write the slots named in :mod:`catalogue` and cannot fail once the limits have been
+checked. A new owner's values start as its families say (:attr:`catalogue.Family.initial`).
 
 Everything is additive across exporter replicas: counters only grow, load moves by +1/-1,
 and values that are set (capacity, CPU, memory, last seen) are meant to be combined with
@@ -15,10 +14,9 @@ and values that are set (capacity, CPU, memory, last seen) are meant to be combi
 from __future__ import annotations
 
 import collections
-import operator
 import sys
 import time
-from collections.abc import Callable, Collection, Container, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -62,7 +60,6 @@ from .classifier import ErrorClassifier
 from .config import FALLBACK_ERROR_CLASS, Config
 from .dedup import RecentIds
 from .events import (
-    EVENT_CLASSES,
     UNKNOWN_AGENT_TYPE,
     UNSPECIFIED_PRINCIPLE,
     AgentDeregistered,
@@ -74,28 +71,15 @@ from .events import (
     Coordination,
     Decision,
     Event,
-    Names,
     QueueSample,
     TaskCompleted,
     TaskFailed,
     TaskStarted,
 )
+from .limits import OwnerLimit
 from .owners import AGENT, ALERT, COUNCIL, EXPIRING, LIMITED, PRINCIPLE, QUEUE, WORKFLOW, OwnerKind
 
 Clock = Callable[[], float]
-
-
-class LimitExceeded(Exception):
-    """Applying the batch would track more owners of ``kind`` than the configuration allows."""
-
-    def __init__(self, kind: OwnerKind, limit: int) -> None:
-        assert kind.limit is not None
-        what = kind.limit.removeprefix("max_").replace("_", " ")
-        super().__init__(
-            f"the batch would track more than {limit} {what} (limits.{kind.limit}); nothing was applied. "
-            f"Wait for idle {what} to expire, deregister some, or raise the limit"
-        )
-        self.reason = kind.limit_reason
 
 
 class Entity:
@@ -158,7 +142,7 @@ class Store:
             WORKFLOW: {"": self.workflow},
         }
         self.tracked: dict[OwnerKind, Collection[str]] = {**self.entities, PRINCIPLE: self.principles}
-        self._adders = [(kind, _Adders(kind)) for kind in LIMITED]
+        self._limits = [(kind, OwnerLimit(kind, self.limits)) for kind in LIMITED]
         self.stats = StoreStats()
         self.recent_ids = RecentIds(self.expiry.dedup_window, self.expiry.dedup_max_ids)
         self._handlers: dict[type[Event], Callable[[Any, float, float], None]] = {
@@ -194,15 +178,8 @@ class Store:
         return Applied(len(fresh), duplicates)
 
     def _check_limits(self, events: list[Event], per_type: collections.Counter[type[Event]]) -> None:
-        """``per_type`` counts the batch before its duplicates were dropped: it only bounds how
-        many events could add an owner, which is all the quick look needs."""
-        for kind, adders in self._adders:
-            tracked = self.tracked[kind]
-            limit: int = getattr(self.limits, kind.limit)  # type: ignore[arg-type]
-            # Fewer events that could add one than there is room left: no need to look closer.
-            could_add = sum(per_type[cls] for cls in adders.classes)
-            if len(tracked) + could_add > limit and len(tracked) + len(adders.new_owners(events, tracked)) > limit:
-                raise LimitExceeded(kind, limit)
+        for kind, owner_limit in self._limits:
+            owner_limit.check(events, per_type, self.tracked[kind])
 
     # expiry ---------------------------------------------------------------------------
 
@@ -379,38 +356,6 @@ _OUTCOME_INDEX = {
     (False, False): DECISION_OUTCOMES.index("tn"),
     (False, True): DECISION_OUTCOMES.index("fn"),
 }
-
-
-class _Adders:
-    """The event classes that may add an owner of one kind, and how to find the id each adds.
-
-    Most name it in a field, unconditionally: those are read by field for the whole batch at
-    once, as fast as a hand-written comprehension. The few that add one only sometimes (an
-    active alert, a violation) are asked through :meth:`Event.new_owner`."""
-
-    def __init__(self, kind: OwnerKind) -> None:
-        by_field: dict[str, set[type[Event]]] = {}
-        self.conditional: list[tuple[type[Event], Names]] = []
-        for cls in EVENT_CLASSES:
-            for names in cls.owners:
-                if names.kind is not kind or not names.creates:
-                    continue
-                if cls.new_owner is Event.new_owner and names.field is not None:
-                    by_field.setdefault(names.field, set()).add(cls)
-                else:
-                    self.conditional.append((cls, names))
-        self.by_field = [(operator.attrgetter(field), frozenset(classes)) for field, classes in by_field.items()]
-        self.classes = frozenset(cls for _, classes in self.by_field for cls in classes) | {
-            cls for cls, _ in self.conditional
-        }
-
-    def new_owners(self, events: list[Event], tracked: Container[str]) -> set[str]:
-        found: set[str | None] = set()
-        for read, classes in self.by_field:
-            found.update(key for e in events if type(e) in classes and (key := read(e)) not in tracked)
-        for cls, names in self.conditional:
-            found.update(key for e in events if type(e) is cls and (key := e.new_owner(names)) not in tracked)
-        return {key for key in found if key is not None}  # a Decision names its agent or its council
 
 
 def _drop_idle(entities: dict[str, Entity], idle_before: float) -> int:
