@@ -85,6 +85,28 @@ def exporter(tmp_path: Path) -> Iterator[ExporterProcess]:
 # --- facades ------------------------------------------------------------------------------
 
 
+def test_the_tracker_records_llm_requests_and_tool_calls(exporter: ExporterProcess) -> None:
+    with Client(exporter.url, **FAST) as client:
+        tracker = AgentPerformanceTracker("judge-1", "constitutional_judge", client)
+        tracker.record_llm_request(
+            "openai", "gpt-4o", 1200, input_tokens=900, output_tokens=120, cache_read_tokens=800, cost=0.004
+        )
+        tracker.record_llm_request("openai", "gpt-4o", 300, input_tokens=10, failure_reason="context length exceeded")
+        tracker.record_tool_call("web_search", 250)
+        tracker.record_tool_call("web_search", 40, failure_reason="tool crashed")
+        assert client.flush(10)
+    text = exporter.metrics()
+    model = {**J1, "provider": "openai", "model": "gpt-4o"}
+    assert value(text, "agency_agent_llm_requests_total", **model) == 2
+    assert value(text, "agency_agent_llm_request_failures_total", error_class="model", **model) == 1
+    assert value(text, "agency_agent_llm_tokens_total", token_type="input", **model) == 910
+    assert value(text, "agency_agent_llm_tokens_total", token_type="cache_read", **model) == 800
+    assert value(text, "agency_agent_llm_cost_usd_total", **model) == 0.004
+    assert value(text, "agency_llm_request_duration_seconds_sum", provider="openai", model="gpt-4o") == 1.5
+    assert value(text, "agency_agent_tool_calls_total", tool="web_search", **J1) == 2
+    assert value(text, "agency_agent_tool_call_failures_total", tool="web_search", **J1) == 1
+
+
 def test_tracker_and_monitor_move_the_right_metrics(exporter: ExporterProcess) -> None:
     with Client(exporter.url, **FAST) as client:
         monitor = HealthMonitor(client)

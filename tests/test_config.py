@@ -85,3 +85,22 @@ def test_every_key_is_documented_in_the_readme():
             keys.add(name)
     assert keys - documented == set(), "document these keys in the README configuration table"
     assert documented - keys == set(), "the README documents keys that do not exist"
+
+
+def test_pricing_entries_are_checked():
+    config = parse_config("pricing: [{model: 'gpt-*', input: 1, output: 2}]")
+    assert config.pricing[0].provider is None and config.pricing[0].cache_read is None
+    for bad in (
+        "pricing: [{model: x, input: -1, output: 1}]",
+        "pricing: [{model: x, input: 1}]",
+        "pricing: [{input: 1, output: 1}]",
+    ):
+        with pytest.raises(ConfigError, match="pricing"):
+            parse_config(bad)
+
+
+def test_the_example_pricing_file_is_a_valid_configuration():
+    example = Path(__file__).resolve().parent.parent / "examples/pricing.yaml"
+    config = parse_config(example.read_text(), str(example))
+    assert len(config.pricing) >= 3
+    assert "# Prices as of" in example.read_text()

@@ -199,6 +199,8 @@ def test_every_event_type_has_a_decodable_minimal_example(decoder):
         "task_started": {"agent": "a"},
         "task_completed": {"agent": "a", "duration": 1},
         "task_failed": {"agent": "a"},
+        "llm_request": {"agent": "a", "provider": "p", "model": "m", "duration": 1},
+        "tool_call": {"agent": "a", "tool": "t", "duration": 1},
         "consensus": {"council": "c", "formation_time": 1, "achieved": True},
         "coordination": {"council": "c", "session": "started"},
         "business": {"completed": True},
@@ -210,6 +212,34 @@ def test_every_event_type_has_a_decodable_minimal_example(decoder):
     body = "\n".join(json.dumps({"type": kind, **fields}) for kind, fields in minimal.items())
     decoded = EventDecoder(["worker"], 128, 100).decode(body.encode(), NDJSON)
     assert [type(e) for e in decoded] == list(EVENT_TYPES.values())
+
+
+LLM = {"type": "llm_request", "agent": "a", "provider": "openai", "model": "gpt-4o", "duration": "1 s"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"input_tokens": -1}, "input_tokens"),
+        ({"output_tokens": 10**9 + 1}, "output_tokens"),
+        ({"input_tokens": 1.5}, "input_tokens"),
+        ({"input_tokens": 10, "cache_read_tokens": 8, "cache_write_tokens": 3}, "cache_read_tokens"),
+        ({"output_tokens": 10, "reasoning_tokens": 11}, "reasoning_tokens"),
+        ({"model": "has space"}, "model"),
+        ({"duration": "NaN s"}, "duration"),
+        ({"cost": -0.1}, "cost"),
+    ],
+)
+def test_llm_requests_with_impossible_figures_are_refused(fields, field):
+    decoder = EventDecoder(["worker"], 128, 100)
+    assert problems(decoder, json.dumps({**LLM, **fields})) == [(0, field)]
+
+
+def test_an_llm_request_within_bounds_decodes_in_base_units():
+    decoder = EventDecoder(["worker"], 128, 100)
+    fields = {"input_tokens": 10**9, "cache_read_tokens": 10**9, "output_tokens": 5, "reasoning_tokens": 5}
+    [event] = decoder.decode(json.dumps({**LLM, **fields}).encode(), JSON)
+    assert (event.duration, event.input_tokens, event.reason) == (1.0, 10**9, None)
 
 
 @pytest.mark.parametrize("kind", [["task_started"], {"a": 1}, 7, None])

@@ -58,6 +58,6 @@ def test_series_gauge_counts_rendered_samples():
 
 def test_readme_catalogue_lists_exactly_the_catalogue():
     documented = set(
-        re.findall(r"^\| `(agency_(?:agent|council|workflow|queue|reported)\w*)` \|", README.read_text(), re.M)
+        re.findall(r"^\| `(agency_(?:agent|council|workflow|queue|reported|llm|tool)\w*)` \|", README.read_text(), re.M)
     )
     assert documented == {f.name for f in FAMILIES}

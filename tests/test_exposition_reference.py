@@ -35,7 +35,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from agency_telemetry.catalogue import FAMILIES, Family, Histogram
-from agency_telemetry.events import ALERT_TYPES, SEVERITIES, UNKNOWN_AGENT_TYPE
+from agency_telemetry.events import ALERT_TYPES, SEVERITIES, UNKNOWN_AGENT_TYPE, model_key
 from agency_telemetry.store import Store
 
 from support.harness import Harness
@@ -232,6 +232,37 @@ def _random_text(rng: random.Random) -> str:
     return "".join(rng.choices('ab "\\\n\t{}=,#é', k=rng.randint(0, 24)))
 
 
+PROVIDERS = ("openai", "anthropic", "local/llama")
+MODELS = ("gpt-4o", "claude-sonnet", "m:1/2.x")
+TOOLS = ("web_search", "calc.v2", "fs/read")
+
+
+def _tokens(rng: random.Random) -> dict[str, int]:
+    cache_read, cache_write, reasoning = rng.randint(0, 500), rng.randint(0, 50), rng.randint(0, 100)
+    return {
+        "input_tokens": cache_read + cache_write + rng.choice((0, rng.randint(0, 10**6))),
+        "output_tokens": reasoning + rng.randint(0, 2000),
+        "cache_read_tokens": cache_read,
+        "cache_write_tokens": cache_write,
+        "reasoning_tokens": reasoning,
+    }
+
+
+def _llm_request(rng: random.Random) -> Event:
+    event = _agent_event(rng, "llm_request")
+    event.update(provider=rng.choice(PROVIDERS), model=rng.choice(MODELS), duration=_duration(rng), **_tokens(rng))
+    _maybe(rng, event, "cost", _cost, p=0.3)
+    _maybe(rng, event, "reason", lambda r: r.choice(REASONS), p=0.3)
+    return event
+
+
+def _tool_call(rng: random.Random) -> Event:
+    event = _agent_event(rng, "tool_call")
+    event.update(tool=rng.choice(TOOLS), duration=_duration(rng))
+    _maybe(rng, event, "reason", lambda r: r.choice(REASONS), p=0.3)
+    return event
+
+
 MAKERS: tuple[tuple[Callable[[random.Random], Event], int], ...] = (
     (_registered, 3),
     (lambda r: _agent_event(r, "agent_deregistered"), 1),
@@ -245,6 +276,8 @@ MAKERS: tuple[tuple[Callable[[random.Random], Event], int], ...] = (
     (_decision, 3),
     (_queue, 2),
     (_alert, 3),
+    (_llm_request, 3),
+    (_tool_call, 2),
 )
 
 
@@ -279,6 +312,8 @@ class Expected:
     councils: dict[str, dict[str, str]] = field(default_factory=dict)
     queues: dict[str, dict[str, str]] = field(default_factory=dict)
     alerts: dict[str, dict[str, str]] = field(default_factory=dict)
+    models: dict[str, dict[str, str]] = field(default_factory=dict)
+    tools: dict[str, dict[str, str]] = field(default_factory=dict)
     touched: dict[tuple[str, str], float] = field(default_factory=dict)  # (owner, key) -> clock at last event
     ids: set[str] = field(default_factory=set)
 
@@ -322,11 +357,15 @@ class Expected:
             elif agent_type is not None:  # an agent that names a type changes to it
                 self.agents[agent]["agent_type"] = agent_type
             self.touched["agent", agent] = now
-        for owner, tracked in (("council", self.councils), ("queue", self.queues)):
+        for owner, tracked in (("council", self.councils), ("queue", self.queues), ("tool", self.tools)):
             name = event.get(owner)
             if name is not None:
                 tracked[name] = {owner: name}
                 self.touched[owner, name] = now
+        if kind == "llm_request":
+            key = model_key(event["provider"], event["model"])
+            self.models[key] = {"provider": event["provider"], "model": event["model"]}
+            self.touched["model", key] = now
 
     def expire(self, now: float, agent_ttl: float, alert_ttl: float) -> None:
         for owner, tracked, ttl in (
@@ -334,6 +373,8 @@ class Expected:
             ("council", self.councils, agent_ttl),
             ("queue", self.queues, agent_ttl),
             ("alert", self.alerts, alert_ttl),
+            ("model", self.models, agent_ttl),
+            ("tool", self.tools, agent_ttl),
         ):
             for key in [key for key in tracked if self.touched[owner, key] < now - ttl]:
                 del tracked[key]
@@ -370,6 +411,8 @@ class Reference(Collector):
             "council": (store.councils, expected.councils),
             "queue": (store.queues, expected.queues),
             "alert": (store.alerts, expected.alerts),
+            "model": (store.models, expected.models),
+            "tool": (store.tools, expected.tools),
         }[family.owner.name]
         assert set(tracked) == set(labels), (
             f"{family.owner.name}s only the store tracks: {sorted(set(tracked) - set(labels))}; "
@@ -400,6 +443,7 @@ def reference_family(family: Family, owners: list[tuple[Labels, list[Any]]], sto
             metric.add_metric(list(labels), count_value=count, sum_value=total)
         return metric
     kind = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily}[family.type]
+    names = [*names, *family.keys]
     metric = kind(family.name, family.help, labels=[*names, family.label] if family.label else names)
     for labels, values in owners:
         for extra, value in series(family, values, store):
@@ -415,7 +459,14 @@ def series(family: Family, values: list[Any], store: Store) -> Iterator[tuple[La
     value = values[family.slot]
     if value is None:  # not reported yet: no series
         return
-    if family.label is None:
+    if family.keys:  # label values events bring: a dict keyed by their tuple, then a fixed label
+        for key, counts in value.items():
+            if family.label is None:
+                yield key, counts
+            else:
+                labels = fixed_label_values(family, store)
+                yield from (((*key, label), n) for label, n in zip(labels, counts, strict=True))
+    elif family.label is None:
         yield (), value
     elif isinstance(value, dict):  # a bounded dynamic label
         yield from (((key,), count) for key, count in value.items())
@@ -598,6 +649,8 @@ def test_random_batches_exercise_every_family_and_label():
     assert {"unspecified", "fairness", "privacy", "harm-avoidance"} <= labels["principle"]
     assert labels["agent_type"] == {t or UNKNOWN_AGENT_TYPE for t in AGENT_TYPES}
     assert labels["outcome"] == {"tp", "fp", "tn", "fn"}
+    assert labels["token_type"] == {"input", "output", "cache_read", "cache_write", "reasoning"}
+    assert labels["model"] == set(MODELS) and labels["tool"] == set(TOOLS)
     for needs_escaping in ('"', "\\", "\n"):
         assert any(needs_escaping in message for message in labels["message"]), repr(needs_escaping)
     assert any("," in affected for affected in labels["affected_agents"])

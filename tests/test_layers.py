@@ -19,6 +19,7 @@ LAYERS = (
     "owners",
     "classifier",
     "config",
+    "pricing",
     "events",
     "catalogue",
     "decoder",

@@ -17,7 +17,7 @@ import pytest
 
 from agency_telemetry.events import EVENT_CLASSES, Event, Names, event_type
 from agency_telemetry.limits import LimitExceeded
-from agency_telemetry.owners import FLEET, LIMITED, OWNERS
+from agency_telemetry.owners import CAPPED, FLEET, LIMITED, OTHER, OWNERS
 from agency_telemetry.refusals import REFUSALS
 from agency_telemetry.tokens import SCOPE_KINDS, Forbidden, Token, TokenEntry, Tokens
 
@@ -26,6 +26,7 @@ from support.harness import Harness
 
 ROOT = Path(__file__).resolve().parent.parent
 FRESH = "fresh-owner"
+TRACKED = (*LIMITED, *CAPPED)
 
 
 def samples_of(cls: type[Event]) -> list[dict[str, Any]]:
@@ -66,11 +67,11 @@ def test_the_store_adds_exactly_the_owners_a_class_declares(cls):
         declared = {n.kind for n in cls.owners if n.creates and event.new_owner(n) is not None}
         harness = Harness()
         harness.send(sample)
-        added = {kind for kind in LIMITED if harness.store.tracked[kind]}
-        assert added == declared & set(LIMITED), sample
+        added = {kind for kind in TRACKED if harness.store.tracked[kind]}
+        assert added == declared & set(TRACKED), sample
         for names in cls.owners:  # and the owner added is the one the limit check counted
             key = event.new_owner(names) if names.creates else None
-            if key is not None and names.kind in LIMITED:
+            if key is not None and names.kind in TRACKED:
                 assert set(harness.store.tracked[names.kind]) == {key}, (sample, names)
 
 
@@ -86,6 +87,12 @@ def test_an_event_that_adds_an_owner_counts_against_its_limit(cls):
             first["constitutional_compliance"] = False
         harness.send(first)
         assert len(harness.store.tracked[kind]) == 1
+        if kind.overflow:  # past the limit the event still counts, under "other"
+            harness.send({**first, names.field: FRESH})
+            other = "\n".join((OTHER,) * len(kind.labels))
+            assert set(harness.store.tracked[kind]) == {first_key(cls, names, first), other}
+            assert harness.store.stats.overflow[kind.name] == 1
+            continue
         before = harness.text()
         with pytest.raises(LimitExceeded) as info:
             harness.send({**first, names.field: FRESH})
@@ -93,6 +100,10 @@ def test_an_event_that_adds_an_owner_counts_against_its_limit(cls):
         assert REFUSALS[info.value.reason].status == 429
         assert harness.text() == before, "a refused batch changed the store"
         harness.send(first)  # an owner already tracked is no new one
+
+
+def first_key(cls: type[Event], names: Names, sample: dict[str, Any]) -> str | None:
+    return decoded(sample).new_owner(names)
 
 
 def scoped_token(**scope: Any) -> Token:

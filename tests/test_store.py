@@ -374,3 +374,89 @@ def test_the_shared_table_applies_whole_and_is_counted_by_type():
     for kind in {e["type"] for e in ONE_OF_EACH}:
         expected = sum(e["type"] == kind for e in ONE_OF_EACH)
         assert h.value("agency_exporter_events_received_total", type=kind) == expected
+
+
+# --- LLM requests and tool calls -----------------------------------------------------------
+
+PRICED = """
+pricing:
+  - {model: "gpt-4o-mini*", input: 0.15, output: 0.6}
+  - {model: "gpt-4o*", provider: openai, input: 2.5, output: 10, cache_read: 1.25, reasoning: 20}
+  - {model: "*", provider: openai, input: 100, output: 100}
+"""
+W1 = {"agent": "w-1", "agent_type": "worker"}
+
+
+def llm(**fields: object) -> dict[str, object]:
+    return {"type": "llm_request", "provider": "openai", "model": "gpt-4o", "duration": 500, **W1, **fields}
+
+
+def test_an_llm_request_counts_tokens_by_type_and_prices_them_from_the_table():
+    h = Harness(PRICED)
+    tokens = {
+        "input_tokens": 1_000_000,
+        "cache_read_tokens": 400_000,
+        "output_tokens": 100_000,
+        "reasoning_tokens": 40_000,
+    }
+    h.send(llm(**tokens))
+    key = {**W1, "provider": "openai", "model": "gpt-4o"}
+    assert h.value("agency_agent_llm_requests_total", **key) == 1
+    assert h.value("agency_agent_llm_tokens_total", token_type="cache_read", **key) == 400_000
+    assert h.value("agency_agent_llm_tokens_total", token_type="reasoning", **key) == 40_000
+    # 600k uncached input at 2.5, 400k cached at 1.25, 60k output at 10, 40k reasoning at 20 (per million)
+    assert h.value("agency_agent_llm_cost_usd_total", **key) == pytest.approx(1.5 + 0.5 + 0.6 + 0.8)
+    assert h.value("agency_llm_request_duration_seconds_count", provider="openai", model="gpt-4o") == 1
+    assert h.value("agency_llm_request_duration_seconds_bucket", provider="openai", model="gpt-4o", le="0.64") == 1
+
+
+def test_the_first_matching_price_wins_and_a_reported_cost_wins_over_the_table():
+    h = Harness(PRICED)
+    h.send(llm(model="gpt-4o-mini-2024", input_tokens=1_000_000), llm(model="o3", output_tokens=10_000, cost=0.25))
+    mini = {**W1, "provider": "openai", "model": "gpt-4o-mini-2024"}
+    assert h.value("agency_agent_llm_cost_usd_total", **mini) == pytest.approx(0.15)
+    assert h.value("agency_agent_llm_cost_usd_total", **W1, provider="openai", model="o3") == pytest.approx(0.25)
+
+
+def test_an_unpriced_model_counts_its_tokens_and_is_counted_as_unpriced():
+    h = Harness(PRICED)
+    h.send(llm(provider="local", model="llama", input_tokens=5), llm(provider="local", model="llama"))
+    key = {**W1, "provider": "local", "model": "llama"}
+    assert h.value("agency_agent_llm_tokens_total", token_type="input", **key) == 5
+    assert h.value("agency_agent_llm_cost_usd_total", **key) is None
+    assert h.value("agency_exporter_llm_unpriced_requests_total", provider="local", model="llama") == 2
+
+
+def test_a_failed_llm_request_or_tool_call_is_counted_by_its_reason():
+    h = Harness()
+    h.send(llm(reason="429 Too Many Requests"), llm(), {"type": "tool_call", "tool": "search", "duration": 5, **W1})
+    h.send({"type": "tool_call", "tool": "search", "duration": 5, "reason": "boom", **W1})
+    key = {**W1, "provider": "openai", "model": "gpt-4o"}
+    assert h.value("agency_agent_llm_requests_total", **key) == 2
+    assert h.value("agency_agent_llm_request_failures_total", error_class="rate_limited", **key) == 1
+    assert h.value("agency_agent_tool_calls_total", **W1, tool="search") == 2
+    assert h.value("agency_agent_tool_call_failures_total", **W1, tool="search") == 1
+    assert h.value("agency_tool_call_duration_seconds_count", tool="search") == 2
+
+
+def test_models_and_tools_past_their_limit_count_under_other():
+    h = Harness("limits: {max_models: 2, max_tools: 1}")
+    h.send(*(llm(model=f"m{i}", input_tokens=1) for i in range(5)))
+    h.send(*({"type": "tool_call", "tool": f"t{i}", "duration": 1, **W1} for i in range(3)))
+    other = {**W1, "provider": "other", "model": "other"}
+    assert h.value("agency_agent_llm_requests_total", **other) == 3
+    assert h.value("agency_agent_llm_tokens_total", token_type="input", **other) == 3
+    assert h.value("agency_llm_request_duration_seconds_count", provider="other", model="other") == 3
+    assert h.value("agency_agent_tool_calls_total", **W1, tool="other") == 2
+    assert h.value("agency_exporter_overflow_total", kind="model") == 3
+    assert h.value("agency_exporter_overflow_total", kind="tool") == 2
+    assert len(h.store.models) == 3 and len(h.store.tools) == 2  # the limit, and "other"
+
+
+def test_models_and_tools_expire_like_agents():
+    h = Harness("expiry: {agent_ttl: 60s}")
+    h.send(llm(), {"type": "tool_call", "tool": "search", "duration": 5, **W1})
+    h.clock.now += 61
+    h.store.expire()
+    assert not h.store.models and not h.store.tools
+    assert h.value("agency_exporter_expired_total", kind="model") == 1

@@ -18,12 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from .owners import AGENT, ALERT, COUNCIL, OWNERS, QUEUE, WORKFLOW, OwnerKind
+from .owners import AGENT, ALERT, COUNCIL, MODEL, OWNERS, QUEUE, TOOL, WORKFLOW, OwnerKind
 
 MetricType = Literal["counter", "gauge", "histogram", "summary"]
-Shape = Literal["constant", "scalar", "labelled", "histogram", "summary"]
+Shape = Literal["constant", "scalar", "labelled", "keyed", "histogram", "summary"]
 
 DECISION_OUTCOMES = ("tp", "fp", "tn", "fn")
+TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "reasoning")
+LLM_KEYS = ("provider", "model")
 ERROR_CLASS = "error_class"  # the label whose values are the configured error classes
 
 
@@ -33,6 +35,9 @@ class Family:
     type: MetricType
     help: str
     owner: OwnerKind
+    # Labels beyond the owner's own whose values events bring (a dict keyed by their values'
+    # tuple), bounded by an overflowing owner kind; then `label` below within each.
+    keys: tuple[str, ...] = ()
     label: str | None = None  # one extra label beyond the owner's own
     label_values: tuple[str, ...] | None = None  # fixed values, in slot-list order
     buckets: str | None = None  # histogram: the config key holding its bucket bounds
@@ -48,6 +53,8 @@ class Family:
         """What its slot holds, and so how it starts and renders."""
         if self.constant:
             return "constant"
+        if self.keys:
+            return "keyed"
         if self.type == "histogram":
             return "histogram"
         if self.type == "summary":
@@ -146,6 +153,48 @@ FAMILIES: tuple[Family, ...] = _numbered(
             label_values=DECISION_OUTCOMES,
             initial=None,  # only agents that decide have these series
         ),
+        Family(
+            "agency_agent_llm_requests_total",
+            "counter",
+            "Requests to language models, failed or not, by provider and model.",
+            AGENT,
+            keys=LLM_KEYS,
+        ),
+        Family(
+            "agency_agent_llm_request_failures_total",
+            "counter",
+            "Requests to language models that failed, by provider, model and error_class of the reason.",
+            AGENT,
+            keys=LLM_KEYS,
+            label=ERROR_CLASS,
+        ),
+        Family(
+            "agency_agent_llm_tokens_total",
+            "counter",
+            "Tokens of requests to language models, by provider, model and token_type (input includes "
+            "cache_read and cache_write, output includes reasoning).",
+            AGENT,
+            keys=LLM_KEYS,
+            label="token_type",
+            label_values=TOKEN_TYPES,
+        ),
+        Family(
+            "agency_agent_llm_cost_usd_total",
+            "counter",
+            "Spend on language models in US dollars, as reported or from the pricing table, by provider and model.",
+            AGENT,
+            keys=LLM_KEYS,
+        ),
+        Family(
+            "agency_agent_tool_calls_total", "counter", "Tool calls, failed or not, by tool.", AGENT, keys=("tool",)
+        ),
+        Family(
+            "agency_agent_tool_call_failures_total",
+            "counter",
+            "Tool calls that failed, by tool.",
+            AGENT,
+            keys=("tool",),
+        ),
         # councils
         Family("agency_council_consensus_attempts_total", "counter", "Consensus formations attempted.", COUNCIL),
         Family(
@@ -212,6 +261,21 @@ FAMILIES: tuple[Family, ...] = _numbered(
             QUEUE,
             buckets="queue_wait_seconds",
         ),
+        # models and tools
+        Family(
+            "agency_llm_request_duration_seconds",
+            "histogram",
+            "Duration of requests to language models, by provider and model.",
+            MODEL,
+            buckets="llm_request_duration_seconds",
+        ),
+        Family(
+            "agency_tool_call_duration_seconds",
+            "histogram",
+            "Duration of tool calls, by tool.",
+            TOOL,
+            buckets="tool_call_duration_seconds",
+        ),
         # alerts reported by agents
         Family(
             "agency_reported_alert",
@@ -253,6 +317,12 @@ A_CPU = slot("agency_agent_cpu_usage_ratio")
 A_MEMORY = slot("agency_agent_memory_bytes")
 A_QUEUE_DEPTH = slot("agency_agent_queue_depth")
 A_DECISIONS = slot("agency_agent_decisions_total")
+A_LLM_REQUESTS = slot("agency_agent_llm_requests_total")
+A_LLM_FAILURES = slot("agency_agent_llm_request_failures_total")
+A_LLM_TOKENS = slot("agency_agent_llm_tokens_total")
+A_LLM_COST = slot("agency_agent_llm_cost_usd_total")
+A_TOOL_CALLS = slot("agency_agent_tool_calls_total")
+A_TOOL_FAILURES = slot("agency_agent_tool_call_failures_total")
 C_ATTEMPTS = slot("agency_council_consensus_attempts_total")
 C_FAILURES = slot("agency_council_consensus_failures_total")
 C_FORMATION = slot("agency_council_consensus_formation_seconds")
@@ -269,3 +339,5 @@ W_QUALITY = slot("agency_workflow_task_quality_score")
 W_COST = slot("agency_workflow_task_cost_usd_total")
 Q_DEPTH = slot("agency_queue_depth")
 Q_WAIT = slot("agency_queue_wait_seconds")
+M_DURATION = slot("agency_llm_request_duration_seconds")
+T_DURATION = slot("agency_tool_call_duration_seconds")

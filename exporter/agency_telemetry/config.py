@@ -65,6 +65,10 @@ class Limits(_Section):
     max_queues: Positive = 1_000
     max_principles: Positive = 100
     max_active_alerts: Positive = 1_000
+    # Distinct (provider, model) pairs and tools agents may name; past them an LLM request or
+    # tool call still counts, under provider/model/tool "other" (agency_exporter_overflow_total).
+    max_models: Positive = 100
+    max_tools: Positive = 200
     max_label_length: Annotated[int, Meta(ge=1, le=1024)] = 128
     max_events_per_batch: Positive = 10_000
     max_body_size: ByteSize = ByteSize(16 * 2**20)
@@ -97,6 +101,11 @@ class HistogramBuckets(_Section):
     debate_rounds: Buckets = (1, 2, 3, 4, 5, 7, 10)
     workflow_task_quality_score: Buckets = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1)
     queue_wait_seconds: Buckets = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600)
+    # The OpenTelemetry GenAI conventions' bounds of gen_ai.client.operation.duration.
+    llm_request_duration_seconds: Buckets = (
+        0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92
+    )  # fmt: skip
+    tool_call_duration_seconds: Buckets = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
     def __post_init__(self) -> None:
         for name in self.__struct_fields__:
@@ -118,6 +127,26 @@ class ErrorClass(_Section):
             raise ValueError(
                 f"pattern {self.pattern!r} of error class {self.name!r} is not a valid regex: {exc}"
             ) from None
+
+
+PerMillion = Annotated[float, Meta(ge=0, le=1e6)]  # USD per million tokens
+
+
+class Price(_Section):
+    """What a model costs, in USD per million tokens; ``model`` and ``provider`` are shell patterns
+    (``gpt-4o*``), and the first entry of ``pricing`` that matches a request prices it.
+
+    ``input`` is charged for input tokens that are not cached, ``cache_read`` and ``cache_write``
+    for the cached ones (at ``input`` when not given); ``output`` for output tokens that are not
+    reasoning tokens, ``reasoning`` for those (at ``output`` when not given)."""
+
+    model: Annotated[str, Meta(min_length=1)]
+    input: PerMillion
+    output: PerMillion
+    provider: Annotated[str, Meta(min_length=1)] | None = None
+    cache_read: PerMillion | None = None
+    cache_write: PerMillion | None = None
+    reasoning: PerMillion | None = None
 
 
 DEFAULT_ERROR_CLASSES = [
@@ -146,6 +175,9 @@ class Config(_Section):
     error_classes: Annotated[list[ErrorClass], Meta(max_length=32)] = msgspec.field(
         default_factory=lambda: list(DEFAULT_ERROR_CLASSES)
     )
+    # Prices of the models agents call, for agency_agent_llm_cost_usd_total; none by default
+    # (prices change: see examples/pricing.yaml). A request that carries its own cost keeps it.
+    pricing: Annotated[list[Price], Meta(max_length=1000)] = []
     shutdown_timeout: Seconds = Seconds(10)
     shutdown_grace: Seconds = Seconds(0)
     web_config_file: str | None = None  # exporter-toolkit web configuration: TLS, basic auth

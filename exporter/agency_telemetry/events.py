@@ -13,7 +13,7 @@ from typing import Annotated, ClassVar, Literal, NamedTuple
 
 from msgspec import Meta, Struct
 
-from .owners import AGENT, ALERT, COUNCIL, PRINCIPLE, QUEUE, WORKFLOW, OwnerKind
+from .owners import AGENT, ALERT, COUNCIL, MODEL, PRINCIPLE, QUEUE, TOOL, WORKFLOW, OwnerKind
 from .units import DURATION, RATIO, SIZE, Dimension
 
 MAX_TEXT_LENGTH = 1024  # free text (failure reasons, alert messages); never more than this
@@ -58,6 +58,7 @@ AgentTypeName = Annotated[str, Meta(min_length=1), AgentTypeField()]
 IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=128)]
 Text = Annotated[str, Meta(max_length=MAX_TEXT_LENGTH)]
 Count = Annotated[int, Meta(ge=0, le=2**53)]
+Tokens = Annotated[int, Meta(ge=0, le=10**9)]  # per request; more is a client bug, not usage
 Score = Annotated[float, Meta(ge=0.0, le=1.0)]
 CostUsd = Annotated[float, Meta(ge=0.0, le=1e9)]
 Duration = Annotated[float | str, QuantityField(DURATION, upper=1e7)]  # ~115 days
@@ -95,7 +96,7 @@ class Event(Struct, kw_only=True, tag_field="type", forbid_unknown_fields=True, 
 
 
 class AgentEvent(Event, kw_only=True):
-    owners = (Names(AGENT, "agent"),)
+    owners: ClassVar[tuple[Names, ...]] = (Names(AGENT, "agent"),)
 
     agent: Label
     agent_type: AgentTypeName | None = None
@@ -128,6 +129,49 @@ class TaskCompleted(AgentEvent, tag="task_completed"):
 class TaskFailed(AgentEvent, tag="task_failed"):
     reason: Text = ""
     duration: Duration | None = None
+
+
+class LlmRequest(AgentEvent, tag="llm_request"):
+    """One request of an agent to a language model. As in the OpenTelemetry GenAI conventions,
+    ``input_tokens`` includes the cached ones (read and written) and ``output_tokens`` the
+    reasoning ones. ``cost`` (USD) wins over the configured pricing; a ``reason`` makes it failed."""
+
+    owners = (Names(AGENT, "agent"), Names(MODEL, "model"))
+
+    provider: Label
+    model: Label
+    duration: Duration
+    input_tokens: Tokens = 0
+    output_tokens: Tokens = 0
+    cache_read_tokens: Tokens = 0
+    cache_write_tokens: Tokens = 0
+    reasoning_tokens: Tokens = 0
+    cost: CostUsd | None = None
+    reason: Text | None = None
+
+    def cross_field_problems(self) -> Iterable[tuple[str, str]]:
+        if self.cache_read_tokens + self.cache_write_tokens > self.input_tokens:
+            yield "cache_read_tokens", "cached tokens are part of input_tokens: give input_tokens >= their sum"
+        if self.reasoning_tokens > self.output_tokens:
+            yield "reasoning_tokens", "reasoning tokens are part of output_tokens: give output_tokens >= them"
+
+    def new_owner(self, names: Names) -> str | None:
+        return model_key(self.provider, self.model) if names.kind is MODEL else super().new_owner(names)
+
+
+class ToolCall(AgentEvent, tag="tool_call"):
+    """One call of a tool by an agent; a ``reason`` makes it failed."""
+
+    owners = (Names(AGENT, "agent"), Names(TOOL, "tool"))
+
+    tool: Label
+    duration: Duration
+    reason: Text | None = None
+
+
+def model_key(provider: str, model: str) -> str:
+    """The id of a model owner: its provider and name (a label value holds no newline)."""
+    return f"{provider}\n{model}"
 
 
 class Consensus(Event, tag="consensus"):
@@ -226,6 +270,8 @@ AnyEvent = (
     | TaskStarted
     | TaskCompleted
     | TaskFailed
+    | LlmRequest
+    | ToolCall
     | Consensus
     | Coordination
     | Business

@@ -156,6 +156,24 @@ def _render_labelled(out: list[str], family: Family, owners: Owners, suffixes: t
             out += [f"{head}{suffix} {count}\n" for suffix, count in zip(suffixes, values, strict=True)]
 
 
+def _render_keyed(out: list[str], family: Family, owners: Owners, suffixes: tuple[str, ...]) -> None:
+    """A dict per owner, keyed by the values of the family's keys (checked label values or
+    "other"), holding a count or, with a fixed label, a list of counts."""
+    name, slot = family.name, _slot(family)
+    keys = ",".join(f'{key}="%s"' for key in family.keys)
+    for labels, slots in owners:
+        values: dict[tuple[str, ...], Any] = slots[slot]
+        if not values:
+            continue
+        opener = name + _opener(labels)
+        for key, value in values.items():
+            head = opener + keys % key
+            if suffixes:
+                out += [f"{head},{suffix} {n}\n" for suffix, n in zip(suffixes, value, strict=True)]
+            else:
+                out.append(f"{head}}} {value}\n")
+
+
 def _render_histogram(out: list[str], family: Family, owners: Owners, suffixes: tuple[str, ...]) -> None:
     bucket, count, total, slot = f"{family.name}_bucket", f"{family.name}_count", f"{family.name}_sum", _slot(family)
     for labels, values in owners:
@@ -179,6 +197,7 @@ _RENDERERS = {
     "constant": _render_constant,
     "scalar": _render_scalar,
     "labelled": _render_labelled,
+    "keyed": _render_keyed,
     "histogram": _render_histogram,
     "summary": _render_summary,
 }

@@ -20,6 +20,9 @@ class OwnerKind:
     ttl: str | None = None  # the Expiry setting: silent longer than this, it is removed with its series
     scope: str | None = None  # the tokens-file key listing the ids a token may name, or FLEET
     free_text: bool = False  # some label values are free text and need escaping
+    # Past the limit, refuse the batch (429), or count the event under the label value OTHER.
+    # Agents name models and tools freely, and one more model must not lose a task's figures.
+    overflow: bool = False
 
     @property
     def limit_reason(self) -> str:
@@ -43,7 +46,13 @@ ALERT = OwnerKind(
 # own; it is bounded because agents name it, and is covered by its council's scope.
 PRINCIPLE = OwnerKind("principle", ("principle",), limit="max_principles")
 WORKFLOW = OwnerKind("workflow", (), scope=FLEET)  # the one, unlabelled owner of the business series
+# An LLM (provider and model) and a tool that agents call: the owners of the latency histograms,
+# and the bound on the provider, model and tool labels of the agents' LLM and tool series.
+MODEL = OwnerKind("model", ("provider", "model"), limit="max_models", ttl="agent_ttl", overflow=True)
+TOOL = OwnerKind("tool", ("tool",), limit="max_tools", ttl="agent_ttl", overflow=True)
+OTHER = "other"  # the label value of whatever is past an overflowing kind's limit
 
-OWNERS: tuple[OwnerKind, ...] = (AGENT, COUNCIL, QUEUE, ALERT, PRINCIPLE, WORKFLOW)
-LIMITED: tuple[OwnerKind, ...] = tuple(kind for kind in OWNERS if kind.limit is not None)
+OWNERS: tuple[OwnerKind, ...] = (AGENT, COUNCIL, QUEUE, ALERT, PRINCIPLE, WORKFLOW, MODEL, TOOL)
+LIMITED: tuple[OwnerKind, ...] = tuple(k for k in OWNERS if k.limit is not None and not k.overflow)  # refuse
+CAPPED: tuple[OwnerKind, ...] = tuple(k for k in OWNERS if k.overflow)  # fold into OTHER
 EXPIRING: tuple[OwnerKind, ...] = tuple(kind for kind in OWNERS if kind.ttl is not None)

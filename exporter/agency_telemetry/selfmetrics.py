@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from . import __version__
 from .events import EVENT_CLASSES, event_type
-from .owners import EXPIRING, LIMITED
+from .owners import CAPPED, EXPIRING, LIMITED
 from .refusals import INGEST_REFUSALS, WEB_REFUSALS
 from .reload import Reloadable
 from .store import Store
@@ -105,7 +105,7 @@ class _StoreCollector(Collector):
         tracked = GaugeMetricFamily(
             "agency_exporter_tracked", "Owners of series tracked now, by kind.", labels=["kind"]
         )
-        for kind in LIMITED:
+        for kind in (*LIMITED, *CAPPED):
             tracked.add_metric([kind.name], len(store.tracked[kind]))
         yield tracked
         limit = GaugeMetricFamily("agency_exporter_limit", "Configured limits, by name.", labels=["limit"])
@@ -142,6 +142,23 @@ class _StoreCollector(Collector):
         yield GaugeMetricFamily(
             "agency_exporter_dedup_ids", "Event ids remembered for deduplication.", value=store.dedup_ids
         )
+        overflow = CounterMetricFamily(
+            "agency_exporter_overflow",
+            'LLM requests and tool calls counted under model or tool "other": their kind\'s limit '
+            "(limits.max_models, limits.max_tools) was reached.",
+            labels=["kind"],
+        )
+        for kind in CAPPED:
+            overflow.add_metric([kind.name], stats.overflow[kind.name])
+        yield overflow
+        unpriced = CounterMetricFamily(
+            "agency_exporter_llm_unpriced_requests",
+            "LLM requests with no cost of their own and no entry in the pricing table: their spend is not counted.",
+            labels=["provider", "model"],
+        )
+        for (provider, model), count in stats.unpriced.items():
+            unpriced.add_metric([provider, model], count)
+        yield unpriced
 
 
 class _ReloadCollector(Collector):

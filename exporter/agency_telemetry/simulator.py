@@ -113,6 +113,55 @@ def task_finished(rng: random.Random, agent: Agent, fail: bool | None = None) ->
     return {"type": "task_completed", **base, "quality_score": quality, "cost": round(duration / 1000 * 0.004, 5)}
 
 
+# The model each agent type calls, with a made-up price per thousand tokens (input, output) for
+# the demo's own cost figures; the exporter's pricing table is left to the user.
+AGENT_MODELS = {
+    "constitutional_judge": ("anthropic", "claude-sonnet", 0.003, 0.015),
+    "worker": ("openai", "gpt-4o-mini", 0.00015, 0.0006),
+    "researcher": ("openai", "gpt-4o", 0.0025, 0.01),
+    "orchestrator": ("openai", "gpt-4o-mini", 0.00015, 0.0006),
+}
+TOOLS = ("web_search", "code_interpreter", "retrieval")
+LLM_FAILURES = ("rate limit exceeded", "model overloaded", "request timed out")
+
+
+def llm_request(rng: random.Random, agent: Agent, failure_rate: float = 0.01) -> dict[str, Any]:
+    """A request of ``agent`` to its type's model: tokens, some cached, and what they cost."""
+    provider, model, input_price, output_price = AGENT_MODELS[agent.kind]
+    input_tokens, output_tokens = rng.randint(200, 4000), rng.randint(20, 800)
+    cached = rng.randint(0, input_tokens // 2)
+    reasoning = rng.randint(0, output_tokens // 4) if agent.kind == "researcher" else 0
+    event: dict[str, Any] = {
+        "type": "llm_request",
+        "agent": agent.name,
+        "agent_type": agent.kind,
+        "provider": provider,
+        "model": model,
+        "duration": round(rng.lognormvariate(0, 0.4) * (300 + output_tokens * 12), 1),  # ms
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_read_tokens": cached,
+        "reasoning_tokens": reasoning,
+        "cost": round((input_tokens * input_price + output_tokens * output_price) / 1000, 6),
+    }
+    if rng.random() < failure_rate:
+        event["reason"] = rng.choice(LLM_FAILURES)
+    return event
+
+
+def tool_call(rng: random.Random, agent: Agent, failure_rate: float = 0.02) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "tool_call",
+        "agent": agent.name,
+        "agent_type": agent.kind,
+        "tool": rng.choice(TOOLS),
+        "duration": round(rng.lognormvariate(0, 0.7) * 400, 1),  # ms
+    }
+    if rng.random() < failure_rate:
+        event["reason"] = "tool timed out"
+    return event
+
+
 def consensus(
     rng: random.Random, council: str, violation: bool = False, violation_rate: float = VIOLATION_RATE
 ) -> dict[str, Any]:
@@ -211,7 +260,12 @@ class FleetSimulator:
         for agent in self.fleet:
             if everything or rng.random() < 0.2:
                 batch.append(heartbeat(rng, agent, self._cpu(agent), units=True))
-            if agent.running and (everything or rng.random() < 0.5):
+            finishing = agent.running and (everything or rng.random() < 0.5)
+            if finishing or everything:  # the model call a task makes, and maybe a tool call
+                batch.append(llm_request(rng, agent))
+                if everything or rng.random() < 0.5:
+                    batch.append(tool_call(rng, agent))
+            if finishing:
                 batch.append(task_finished(rng, agent))
             if agent.running < agent.capacity and (everything or rng.random() < 0.5):
                 batch.append(task_started(agent))

@@ -30,10 +30,16 @@ from .catalogue import (
     A_DURATION,
     A_FAILURES,
     A_LAST_SEEN,
+    A_LLM_COST,
+    A_LLM_FAILURES,
+    A_LLM_REQUESTS,
+    A_LLM_TOKENS,
     A_MEMORY,
     A_QUALITY,
     A_QUEUE_DEPTH,
     A_TASKS,
+    A_TOOL_CALLS,
+    A_TOOL_FAILURES,
     C_ATTEMPTS,
     C_CHECKS,
     C_COORDINATION,
@@ -47,8 +53,11 @@ from .catalogue import (
     DECISION_OUTCOMES,
     ERROR_CLASS,
     FAMILIES_OF,
+    M_DURATION,
     Q_DEPTH,
     Q_WAIT,
+    T_DURATION,
+    TOKEN_TYPES,
     W_COST,
     W_FAILURES,
     W_QUALITY,
@@ -71,13 +80,31 @@ from .events import (
     Coordination,
     Decision,
     Event,
+    LlmRequest,
     QueueSample,
     TaskCompleted,
     TaskFailed,
     TaskStarted,
+    ToolCall,
+    model_key,
 )
 from .limits import OwnerLimit
-from .owners import AGENT, ALERT, COUNCIL, EXPIRING, LIMITED, PRINCIPLE, QUEUE, WORKFLOW, OwnerKind
+from .owners import (
+    AGENT,
+    ALERT,
+    CAPPED,
+    COUNCIL,
+    EXPIRING,
+    LIMITED,
+    MODEL,
+    OTHER,
+    PRINCIPLE,
+    QUEUE,
+    TOOL,
+    WORKFLOW,
+    OwnerKind,
+)
+from .pricing import Pricing, cost
 
 Clock = Callable[[], float]
 
@@ -103,6 +130,8 @@ class StoreStats:
     duplicates: int = 0
     dedup_evicted: int = 0
     expired: collections.Counter[str] = field(default_factory=collections.Counter)  # by OwnerKind.name
+    overflow: collections.Counter[str] = field(default_factory=collections.Counter)  # events under OTHER, by kind
+    unpriced: collections.Counter[tuple[str, ...]] = field(default_factory=collections.Counter)  # (provider, model)
 
 
 @dataclass(frozen=True)
@@ -127,11 +156,16 @@ class Store:
         self._rounds_bounds = self.bounds["debate_rounds"]
         self._quality_bounds = self.bounds["workflow_task_quality_score"]
         self._wait_bounds = self.bounds["queue_wait_seconds"]
+        self._llm_bounds = self.bounds["llm_request_duration_seconds"]
+        self._tool_bounds = self.bounds["tool_call_duration_seconds"]
+        self.pricing = Pricing(config.pricing)
         self._starts = {kind: self._start_values(families) for kind, families in FAMILIES_OF.items()}
         self.agents: dict[str, Entity] = {}
         self.councils: dict[str, Entity] = {}
         self.queues: dict[str, Entity] = {}
         self.alerts: dict[str, Entity] = {}
+        self.models: dict[str, Entity] = {}
+        self.tools: dict[str, Entity] = {}
         self.principles: set[str] = set()
         self.workflow = Entity((), self._new_values(WORKFLOW), 0.0)
         self.entities: dict[OwnerKind, dict[str, Entity]] = {
@@ -140,7 +174,10 @@ class Store:
             QUEUE: self.queues,
             ALERT: self.alerts,
             WORKFLOW: {"": self.workflow},
+            MODEL: self.models,
+            TOOL: self.tools,
         }
+        self._caps: dict[OwnerKind, int] = {kind: getattr(self.limits, str(kind.limit)) for kind in CAPPED}
         self.tracked: dict[OwnerKind, Collection[str]] = {**self.entities, PRINCIPLE: self.principles}
         self._limits = [(kind, OwnerLimit(kind, self.limits)) for kind in LIMITED]
         self.stats = StoreStats()
@@ -152,6 +189,8 @@ class Store:
             TaskStarted: self._on_task_started,
             TaskCompleted: self._on_task_completed,
             TaskFailed: self._on_task_failed,
+            LlmRequest: self._on_llm_request,
+            ToolCall: self._on_tool_call,
             Consensus: self._on_consensus,
             Coordination: self._on_coordination,
             Business: self._on_business,
@@ -213,7 +252,9 @@ class Store:
             template.append(family.initial if shape == "scalar" else None)
             if family.initial is None or shape == "scalar":
                 continue
-            if shape == "histogram":
+            if shape == "keyed":
+                makers.append((slot, dict))
+            elif shape == "histogram":
                 assert family.buckets is not None
                 makers.append((slot, partial(Histogram, len(self.bounds[family.buckets]) + 1)))
             elif shape == "summary":
@@ -240,6 +281,22 @@ class Store:
         entity.touched = now
         entity.values[A_LAST_SEEN] = wall
         return entity
+
+    def _capped(self, kind: OwnerKind, key: str, labels: tuple[str, ...], now: float) -> tuple[Entity, tuple[str, ...]]:
+        """The model or tool ``key`` and its label values, added if new and there is room; past
+        the kind's limit, the one owner labelled OTHER (each event folded into it is counted)."""
+        entities = self.entities[kind]
+        entity = entities.get(key)
+        if entity is None:
+            if len(entities) >= self._caps[kind]:
+                self.stats.overflow[kind.name] += 1
+                labels = (OTHER,) * len(labels)
+                key = "\n".join(labels)
+                entity = entities.get(key)
+            if entity is None:
+                entity = entities[key] = Entity(labels, self._new_values(kind), now)
+        entity.touched = now
+        return entity, entity.labels
 
     def _keyed(self, kind: OwnerKind, key: str, now: float) -> Entity:
         """The council or queue ``key`` (an owner labelled by its id alone), added if new."""
@@ -289,6 +346,52 @@ class Store:
         values[A_FAILURES][self.classifier.index(event.reason)] += 1
         if event.duration is not None:
             values[A_DURATION].observe(self._duration_bounds, event.duration)
+
+    def _on_llm_request(self, event: LlmRequest, now: float, wall: float) -> None:
+        values = self._agent(event.agent, event.agent_type, now, wall).values
+        model, key = self._capped(MODEL, model_key(event.provider, event.model), (event.provider, event.model), now)
+        model.values[M_DURATION].observe(self._llm_bounds, event.duration)
+        requests = values[A_LLM_REQUESTS]
+        requests[key] = requests.get(key, 0) + 1
+        tokens = values[A_LLM_TOKENS].get(key) or values[A_LLM_TOKENS].setdefault(key, [0] * len(TOKEN_TYPES))
+        tokens[0] += event.input_tokens
+        tokens[1] += event.output_tokens
+        tokens[2] += event.cache_read_tokens
+        tokens[3] += event.cache_write_tokens
+        tokens[4] += event.reasoning_tokens
+        spent = event.cost if event.cost is not None else self._priced(event, key)
+        if spent is not None:
+            costs = values[A_LLM_COST]
+            costs[key] = costs.get(key, 0.0) + spent
+        if event.reason is not None:
+            failures = values[A_LLM_FAILURES]
+            by_class = failures.get(key) or failures.setdefault(key, [0] * len(self.classifier.names))
+            by_class[self.classifier.index(event.reason)] += 1
+
+    def _priced(self, event: LlmRequest, key: tuple[str, ...]) -> float | None:
+        """The request's cost from the pricing table; None (and counted) for an unpriced model."""
+        price = self.pricing.price(event.provider, event.model)
+        if price is None:
+            self.stats.unpriced[key] += 1
+            return None
+        return cost(
+            price,
+            input=event.input_tokens,
+            output=event.output_tokens,
+            cache_read=event.cache_read_tokens,
+            cache_write=event.cache_write_tokens,
+            reasoning=event.reasoning_tokens,
+        )
+
+    def _on_tool_call(self, event: ToolCall, now: float, wall: float) -> None:
+        values = self._agent(event.agent, event.agent_type, now, wall).values
+        tool, key = self._capped(TOOL, event.tool, (event.tool,), now)
+        tool.values[T_DURATION].observe(self._tool_bounds, event.duration)
+        calls = values[A_TOOL_CALLS]
+        calls[key] = calls.get(key, 0) + 1
+        if event.reason is not None:
+            failures = values[A_TOOL_FAILURES]
+            failures[key] = failures.get(key, 0) + 1
 
     def _on_consensus(self, event: Consensus, now: float, wall: float) -> None:
         values = self._keyed(COUNCIL, event.council, now).values

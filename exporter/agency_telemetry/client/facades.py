@@ -94,6 +94,39 @@ class AgentPerformanceTracker:
     ) -> str:
         return self._send("agent_heartbeat", cpu=cpu, memory=memory, queue_depth=queue_depth)
 
+    def record_llm_request(
+        self,
+        provider: str,
+        model: str,
+        duration_ms: float,
+        *,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        cost: float | None = None,
+        failure_reason: str | None = None,
+    ) -> str:
+        """One request to a language model. ``input_tokens`` includes the cached ones and
+        ``output_tokens`` the reasoning ones; ``cost`` (USD) overrides the exporter's pricing."""
+        return self._send(
+            "llm_request",
+            provider=provider,
+            model=model,
+            duration=duration_ms,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read_tokens,
+            cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens,
+            cost=cost,
+            reason=failure_reason,
+        )
+
+    def record_tool_call(self, tool: str, duration_ms: float, failure_reason: str | None = None) -> str:
+        return self._send("tool_call", tool=tool, duration=duration_ms, reason=failure_reason)
+
     def task(self) -> _Task:
         """``with tracker.task():`` or ``async with tracker.task():`` around one task."""
         return _Task(self)
