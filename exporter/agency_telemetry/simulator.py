@@ -241,6 +241,9 @@ class FleetSimulator:
     tick: float = 0.5
     seed: int = 7
     rng: random.Random = field(init=False)
+    # LLM requests and tool calls draw from a stream of their own, so the rest of the fleet's
+    # traffic is the same with or without them.
+    llm_rng: random.Random = field(init=False)
     fleet: list[Agent] = field(init=False)
     _ids: itertools.count[int] = field(init=False, default_factory=itertools.count)
     _queue_depth: dict[str, int] = field(init=False, default_factory=dict)
@@ -249,6 +252,7 @@ class FleetSimulator:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+        self.llm_rng = random.Random(self.seed + 1)
         self.fleet = [agent_named(i) for i in range(self.agents)]
 
     def first_batch(self) -> list[dict[str, Any]]:
@@ -262,9 +266,9 @@ class FleetSimulator:
                 batch.append(heartbeat(rng, agent, self._cpu(agent), units=True))
             finishing = agent.running and (everything or rng.random() < 0.5)
             if finishing or everything:  # the model call a task makes, and maybe a tool call
-                batch.append(llm_request(rng, agent))
-                if everything or rng.random() < 0.5:
-                    batch.append(tool_call(rng, agent))
+                batch.append(llm_request(self.llm_rng, agent))
+                if everything or self.llm_rng.random() < 0.5:
+                    batch.append(tool_call(self.llm_rng, agent))
             if finishing:
                 batch.append(task_finished(rng, agent))
             if agent.running < agent.capacity and (everything or rng.random() < 0.5):
