@@ -36,7 +36,8 @@ class Family:
     help: str
     owner: OwnerKind
     # Labels beyond the owner's own whose values events bring (a dict keyed by their values'
-    # tuple), bounded by an overflowing owner kind; then `label` below within each.
+    # tuple), bounded by an overflowing owner kind; then `label` below within each. The dict
+    # is made by the owner's first such event (initial None): most agents call no tool.
     keys: tuple[str, ...] = ()
     label: str | None = None  # one extra label beyond the owner's own
     label_values: tuple[str, ...] | None = None  # fixed values, in slot-list order
@@ -159,6 +160,7 @@ FAMILIES: tuple[Family, ...] = _numbered(
             "Requests to language models, failed or not, by provider and model.",
             AGENT,
             keys=LLM_KEYS,
+            initial=None,
         ),
         Family(
             "agency_agent_llm_request_failures_total",
@@ -167,6 +169,7 @@ FAMILIES: tuple[Family, ...] = _numbered(
             AGENT,
             keys=LLM_KEYS,
             label=ERROR_CLASS,
+            initial=None,
         ),
         Family(
             "agency_agent_llm_tokens_total",
@@ -177,6 +180,7 @@ FAMILIES: tuple[Family, ...] = _numbered(
             keys=LLM_KEYS,
             label="token_type",
             label_values=TOKEN_TYPES,
+            initial=None,
         ),
         Family(
             "agency_agent_llm_cost_usd_total",
@@ -184,9 +188,15 @@ FAMILIES: tuple[Family, ...] = _numbered(
             "Spend on language models in US dollars, as reported or from the pricing table, by provider and model.",
             AGENT,
             keys=LLM_KEYS,
+            initial=None,
         ),
         Family(
-            "agency_agent_tool_calls_total", "counter", "Tool calls, failed or not, by tool.", AGENT, keys=("tool",)
+            "agency_agent_tool_calls_total",
+            "counter",
+            "Tool calls, failed or not, by tool.",
+            AGENT,
+            keys=("tool",),
+            initial=None,
         ),
         Family(
             "agency_agent_tool_call_failures_total",
@@ -194,6 +204,7 @@ FAMILIES: tuple[Family, ...] = _numbered(
             "Tool calls that failed, by tool.",
             AGENT,
             keys=("tool",),
+            initial=None,
         ),
         # councils
         Family("agency_council_consensus_attempts_total", "counter", "Consensus formations attempted.", COUNCIL),

@@ -351,9 +351,10 @@ class Store:
         values = self._agent(event.agent, event.agent_type, now, wall).values
         model, key = self._capped(MODEL, model_key(event.provider, event.model), (event.provider, event.model), now)
         model.values[M_DURATION].observe(self._llm_bounds, event.duration)
-        requests = values[A_LLM_REQUESTS]
+        requests = _made(values, A_LLM_REQUESTS)
         requests[key] = requests.get(key, 0) + 1
-        tokens = values[A_LLM_TOKENS].get(key) or values[A_LLM_TOKENS].setdefault(key, [0] * len(TOKEN_TYPES))
+        by_type = _made(values, A_LLM_TOKENS)
+        tokens = by_type.get(key) or by_type.setdefault(key, [0] * len(TOKEN_TYPES))
         tokens[0] += event.input_tokens
         tokens[1] += event.output_tokens
         tokens[2] += event.cache_read_tokens
@@ -361,10 +362,10 @@ class Store:
         tokens[4] += event.reasoning_tokens
         spent = event.cost if event.cost is not None else self._priced(event, key)
         if spent is not None:
-            costs = values[A_LLM_COST]
+            costs = _made(values, A_LLM_COST)
             costs[key] = costs.get(key, 0.0) + spent
         if event.reason is not None:
-            failures = values[A_LLM_FAILURES]
+            failures = _made(values, A_LLM_FAILURES)
             by_class = failures.get(key) or failures.setdefault(key, [0] * len(self.classifier.names))
             by_class[self.classifier.index(event.reason)] += 1
 
@@ -387,10 +388,10 @@ class Store:
         values = self._agent(event.agent, event.agent_type, now, wall).values
         tool, key = self._capped(TOOL, event.tool, (event.tool,), now)
         tool.values[T_DURATION].observe(self._tool_bounds, event.duration)
-        calls = values[A_TOOL_CALLS]
+        calls = _made(values, A_TOOL_CALLS)
         calls[key] = calls.get(key, 0) + 1
         if event.reason is not None:
-            failures = values[A_TOOL_FAILURES]
+            failures = _made(values, A_TOOL_FAILURES)
             failures[key] = failures.get(key, 0) + 1
 
     def _on_consensus(self, event: Consensus, now: float, wall: float) -> None:
@@ -459,6 +460,14 @@ _OUTCOME_INDEX = {
     (False, False): DECISION_OUTCOMES.index("tn"),
     (False, True): DECISION_OUTCOMES.index("fn"),
 }
+
+
+def _made(values: list[Any], slot: int) -> dict[tuple[str, ...], Any]:
+    """The dict of a keyed family's slot, made on the owner's first event that writes it."""
+    found: dict[tuple[str, ...], Any] | None = values[slot]
+    if found is None:
+        found = values[slot] = {}
+    return found
 
 
 def _drop_idle(entities: dict[str, Entity], idle_before: float) -> int:
