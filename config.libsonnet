@@ -66,6 +66,20 @@
     minTaskRate: 0.01,  // ≈ 3 tasks in 5 minutes
     minCouncilRate: 0.001,  // ≈ 4 consensus attempts an hour
 
+    // LLM spend budget in USD per day, across the fleet (every agent, provider and model).
+    // AgencyLlmSpendBurnRateHigh fires when spend runs at a multiple of budget/24 per hour;
+    // set it to what your finance owner agreed for one day of LLM calls.
+    llmDailyBudgetUsd: 120,
+    // Burn-rate tiers of the daily budget: a tier fires when spend per hour over both its long
+    // and short window is above factor × llmDailyBudgetUsd / 24. A factor of 1 spends exactly
+    // the budget in a day; 6 spends it in 4 hours (a quarter of it within the 1h window); 2 in
+    // 12 hours. The short window makes the alert resolve soon after spend falls back.
+    // Set enabled: false to drop a tier; faster tiers inhibit slower ones in Alertmanager.
+    llmBudgetBurnTiers: [
+      { name: 'fast', longWindow: '1h', shortWindow: '5m', factor: 6, severity: 'critical', 'for': '5m', enabled: true },
+      { name: 'slow', longWindow: '6h', shortWindow: '30m', factor: 2, severity: 'warning', 'for': '30m', enabled: true },
+    ],
+
     thresholds: {
       // Error ratio (failed / finished) of one agent over agentWindow.
       agentErrorRatioWarning: 0.1,

@@ -5,6 +5,7 @@
 (import 'config.libsonnet') +
 (import 'rules/recording.libsonnet') +
 (import 'rules/slo.libsonnet') +
+(import 'rules/llm.libsonnet') +
 (import 'rules/alerts/alerts.libsonnet') +
 {
   grafanaDashboards+:: {

@@ -244,9 +244,12 @@ function(c)
       ),
       p.timeseries(
         'Cost per hour',
-        "What the agent's completed tasks cost, in USD per hour (agency_agent_task_cost_usd_total).",
+        "What the agent's completed tasks cost (agency_agent_task_cost_usd_total) and what its LLM calls cost, in USD per hour over %s." % w,
         'currencyUSD',
-        [q('3600 * sum(rate(agency_agent_task_cost_usd_total%s[$__rate_interval]))' % sa, 'USD/h')],
+        [
+          q('agent:agency_agent_task_cost_usd:per_hour_rate%s%s' % [w, sa], 'tasks'),
+          q('sum(agent:agency_agent_llm_cost_usd:per_hour_rate%s%s)' % [w, sa], 'LLM calls'),
+        ],
         min=0,
       ),
 

@@ -219,7 +219,12 @@ def test_the_alert_index_lists_each_alert_with_its_severities_type_and_for():
 def test_recording_rules_the_runbook_names_exist():
     """Rule names carry their window (`…_rate5m`): a changed window must show up in the runbook."""
     recorded = {rule["record"] for group in mixin()["rules"]["groups"] for rule in group["rules"]}
-    named = set(re.findall(r"(?<![\w:])((?:agent|agent_type|council|queue|fleet):agency_\w+:\w+)(?![\w<…])", runbook()))
+    named = set(
+        re.findall(
+            r"(?<![\w:])((?:agent|agent_type|council|queue|fleet|model|provider|tool):agency_\w+:\w+)(?![\w<…])",
+            runbook(),
+        )
+    )
     assert named, "the runbook names no recording rule"
     assert sorted(named - recorded) == []
 
