@@ -15,5 +15,6 @@
     'agency-council.json': (import 'dashboards/agency-council.libsonnet')(c),
     'agency-business.json': (import 'dashboards/agency-business.libsonnet')(c),
     'agency-exporter.json': (import 'dashboards/agency-exporter.libsonnet')(c),
+    'agency-llm.json': (import 'dashboards/agency-llm.libsonnet')(c),
   },
 }
