@@ -65,6 +65,27 @@
     // quiet agent with one failed task of two does not page anyone.
     minTaskRate: 0.01,  // ≈ 3 tasks in 5 minutes
     minCouncilRate: 0.001,  // ≈ 4 consensus attempts an hour
+    // The same guards for LLM requests (per provider and model) and tool calls (per tool): a
+    // model tried twice, once in vain, is not an outage.
+    minLlmRequestRate: 0.05,  // ≈ 15 requests in 5 minutes
+    minToolCallRate: 0.05,  // ≈ 15 calls in 5 minutes
+
+    // LLM spend budget in USD per day, across the fleet (every agent, provider and model).
+    // AgencyLlmSpendBurnRateHigh fires when spend runs at a multiple of budget/24 per hour;
+    // set it to what your finance owner agreed for one day of LLM calls.
+    llmDailyBudgetUsd: 120,
+    // Burn-rate tiers of the daily budget: a tier fires when spend per hour over both its long
+    // and short window is above factor × llmDailyBudgetUsd / 24. A factor of 1 spends exactly
+    // the budget in a day; 6 spends it in 4 hours (a quarter of it within the 1h window); 2 in
+    // 12 hours. The short window makes the alert resolve soon after spend falls back.
+    // Set enabled: false to drop a tier; faster tiers inhibit slower ones in Alertmanager.
+    llmBudgetBurnTiers: [
+      { name: 'fast', longWindow: '1h', shortWindow: '5m', factor: 6, severity: 'critical', 'for': '5m', enabled: true },
+      { name: 'slow', longWindow: '6h', shortWindow: '30m', factor: 2, severity: 'warning', 'for': '30m', enabled: true },
+    ],
+    // The token types the token-use anomaly looks at. input includes the cached tokens and
+    // output the reasoning ones (the OTel GenAI conventions), so these two cover all use.
+    llmAnomalyTokenTypes: ['input', 'output'],
 
     thresholds: {
       // Error ratio (failed / finished) of one agent over agentWindow.
@@ -88,6 +109,14 @@
       workflowSuccessEmergency: 0.5,  // half of all workflow tasks failing: the system is down
       anomalyZScore: 3,  // how many standard deviations from the 1d baseline is an anomaly
       exporterLimitRatio: 0.9,  // share of a configured exporter limit in use
+      // LLM request error ratio (failed / sent) of one provider and model over agentWindow.
+      // Providers shed load with 429s and 5xx now and then; a tenth failing is a degradation,
+      // half failing is an outage of that model for the fleet.
+      llmErrorRatioWarning: 0.1,
+      llmErrorRatioCritical: 0.5,
+      // Tool call error ratio of one tool over agentWindow. Tools fail more often than models
+      // (bad arguments, empty results), so the bar is higher.
+      toolErrorRatioWarning: 0.25,
     },
 
     // `for` durations: how long a condition must hold. Shorter pages sooner and flaps more.
@@ -110,6 +139,8 @@
       exporterAuth: '10m',  // a client with an old token retries for a while before anyone sees it
       exporterReload: '5m',  // a file being rewritten in two steps may fail to load once
       reportedAlert: '0m',  // the agent already decided; route it at once
+      llmErrors: '10m',  // a provider's blip of a few minutes retries itself away
+      toolFailing: '15m',
     },
 
     // Service level objectives. availability: share of workflow tasks that complete;
@@ -150,6 +181,9 @@
       exporterAuth: 'warning',  // routed to the security channel by alert_type security_violation
       exporterReload: 'warning',
       healthScore: 'warning',
+      toolFailing: 'warning',
+      // AgencyLlmErrorRateHigh chooses by threshold; the budget burn by its tier; the token
+      // anomaly uses `anomaly`.
     },
 
     // Where alerts link to. runbookUrl gets '#<alertname lowercased>' appended.
@@ -161,6 +195,7 @@
       council: 'agency-council',
       business: 'agency-business',
       exporter: 'agency-exporter',
+      llm: 'agency-llm',
     },
     // Dashboards refresh as often as the product's refresh_interval_seconds.
     dashboardRefresh: '5s',

@@ -5,6 +5,7 @@
 (import 'config.libsonnet') +
 (import 'rules/recording.libsonnet') +
 (import 'rules/slo.libsonnet') +
+(import 'rules/llm.libsonnet') +
 (import 'rules/alerts/alerts.libsonnet') +
 {
   grafanaDashboards+:: {
@@ -14,5 +15,6 @@
     'agency-council.json': (import 'dashboards/agency-council.libsonnet')(c),
     'agency-business.json': (import 'dashboards/agency-business.libsonnet')(c),
     'agency-exporter.json': (import 'dashboards/agency-exporter.libsonnet')(c),
+    'agency-llm.json': (import 'dashboards/agency-llm.libsonnet')(c),
   },
 }

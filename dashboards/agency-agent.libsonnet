@@ -17,7 +17,7 @@ function(c)
     c,
     uid=c.dashboardUids.agent,
     title='Agency / Agent detail',
-    description='One agent: latency against its objective, errors by class, load against capacity, resources and health; and its agent type.',
+    description='One agent: latency against its objective, errors by class, load against capacity, resources and health, LLM tokens, spend and errors, tool calls; and its agent type.',
     tags=['agent'],
     variables=[
       d.queryVariable(
@@ -244,10 +244,80 @@ function(c)
       ),
       p.timeseries(
         'Cost per hour',
-        "What the agent's completed tasks cost, in USD per hour (agency_agent_task_cost_usd_total).",
+        "What the agent's completed tasks cost (agency_agent_task_cost_usd_total) and what its LLM calls cost, in USD per hour over %s." % w,
         'currencyUSD',
-        [q('3600 * sum(rate(agency_agent_task_cost_usd_total%s[$__rate_interval]))' % sa, 'USD/h')],
+        [
+          q('agent:agency_agent_task_cost_usd:per_hour_rate%s%s' % [w, sa], 'tasks'),
+          q('sum(agent:agency_agent_llm_cost_usd:per_hour_rate%s%s)' % [w, sa], 'LLM calls'),
+        ],
         min=0,
+      ),
+
+      p.row('LLM calls'),
+      p.timeseries(
+        'Tokens / s by token type',
+        "The agent's LLM tokens per second over %s, by token type. cache_read and cache_write are part of input, reasoning part of output." % w,
+        'suffix: tokens/s',
+        [q('sum by (token_type) (agent:agency_agent_llm_tokens:rate%s%s)' % [w, sa], '{{token_type}}')],
+        min=0,
+        width=8,
+      ),
+      p.timeseries(
+        'LLM spend / h by model',
+        "What the agent's LLM calls cost per hour over %s, by provider and model." % w,
+        'currencyUSD',
+        [q('agent:agency_agent_llm_cost_usd:per_hour_rate%s%s' % [w, sa], '{{provider}}/{{model}}')],
+        stack=true,
+        min=0,
+        width=8,
+      ),
+      p.timeseries(
+        'LLM requests / s by model',
+        "The agent's LLM requests per second over %s, by provider and model." % w,
+        'reqps',
+        [q('agent:agency_agent_llm_requests:rate%s%s' % [w, sa], '{{provider}}/{{model}}')],
+        stack=true,
+        min=0,
+        width=8,
+      ),
+      p.timeseries(
+        'LLM error ratio by model',
+        "Share of the agent's LLM requests that failed over %s, by provider and model. Dashed: the fleet-wide AgencyLlmErrorRateHigh thresholds (warning %g%%, critical %g%%)."
+        % [w, c.thresholds.llmErrorRatioWarning * 100, c.thresholds.llmErrorRatioCritical * 100],
+        'percentunit',
+        [q('agent:agency_agent_llm_requests:error_ratio_rate%s%s' % [w, sa], '{{provider}}/{{model}}')],
+        thresholds=th.llmErrorRatio,
+        thresholdsStyle='dashed',
+        min=0,
+        max=1,
+      ),
+      p.timeseries(
+        'LLM spend / h by agent type',
+        'LLM spend per hour over %s, per agent type.' % w,
+        'currencyUSD',
+        [q('agent_type:agency_agent_llm_cost_usd:per_hour_rate%s%s' % [w, st], '{{agent_type}}')],
+        min=0,
+      ),
+
+      p.row('Tool calls'),
+      p.timeseries(
+        'Tool calls / s by tool',
+        "The agent's tool calls per second over %s, by tool, successful or not." % w,
+        'suffix: calls/s',
+        [q('agent:agency_agent_tool_calls:rate%s%s' % [w, sa], '{{tool}}')],
+        stack=true,
+        min=0,
+      ),
+      p.timeseries(
+        'Tool error ratio by tool',
+        "Share of the agent's tool calls that failed over %s, by tool. Dashed: the fleet-wide AgencyToolFailing threshold (%g%%)."
+        % [w, c.thresholds.toolErrorRatioWarning * 100],
+        'percentunit',
+        [q('agent:agency_agent_tool_calls:error_ratio_rate%s%s' % [w, sa], '{{tool}}')],
+        thresholds=th.toolErrorRatio,
+        thresholdsStyle='dashed',
+        min=0,
+        max=1,
       ),
 
       p.row('Agent type $agent_type'),

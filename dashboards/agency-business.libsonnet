@@ -161,9 +161,9 @@ function(c)
       ),
       p.timeseries(
         'Agent cost by type',
-        'What completed agent tasks cost per hour, by agent type (agency_agent_task_cost_usd_total), per rate interval.',
+        'What completed agent tasks cost per hour over %s, by agent type (agency_agent_task_cost_usd_total; LLM spend is on the LLM dashboard).' % c.agentWindow,
         'currencyUSD',
-        [q('3600 * sum by (agent_type) (rate(agency_agent_task_cost_usd_total%s[$__rate_interval]))' % s, '{{agent_type}}')],
+        [q('agent_type:agency_agent_task_cost_usd:per_hour_rate%s%s' % [c.agentWindow, s], '{{agent_type}}')],
         stack=true,
         min=0,
         width=8,

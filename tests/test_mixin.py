@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 RULE_TESTS = sorted((ROOT / "tests/rules").glob("*.test.yml"))
 RUNBOOK = ROOT / "docs/runbook.md"
-LEVELS = ("agent", "agent_type", "council", "queue", "fleet")
+LEVELS = ("agent", "agent_type", "council", "queue", "fleet", "model", "provider", "tool")
 
 
 def groups(path: Path) -> list[dict[str, Any]]:

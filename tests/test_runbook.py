@@ -219,7 +219,12 @@ def test_the_alert_index_lists_each_alert_with_its_severities_type_and_for():
 def test_recording_rules_the_runbook_names_exist():
     """Rule names carry their window (`…_rate5m`): a changed window must show up in the runbook."""
     recorded = {rule["record"] for group in mixin()["rules"]["groups"] for rule in group["rules"]}
-    named = set(re.findall(r"(?<![\w:])((?:agent|agent_type|council|queue|fleet):agency_\w+:\w+)(?![\w<…])", runbook()))
+    named = set(
+        re.findall(
+            r"(?<![\w:])((?:agent|agent_type|council|queue|fleet|model|provider|tool):agency_\w+:\w+)(?![\w<…])",
+            runbook(),
+        )
+    )
     assert named, "the runbook names no recording rule"
     assert sorted(named - recorded) == []
 
@@ -234,3 +239,30 @@ def test_the_health_score_rule_shown_is_the_rendered_one():
         if r.get("record") == "agent:agency_agent_health:score"
     ]
     assert shown[1] == rule["expr"]
+
+
+def test_llm_budget_burn_table_follows_the_tiers():
+    c = config()
+    budget = c["llmDailyBudgetUsd"]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in _sections()["AgencyLlmSpendBurnRateHigh"].splitlines()
+        if line.startswith("| ") and not line.startswith("| burn_tier")
+    ]
+    tiers = [t for t in c["llmBudgetBurnTiers"] if t["enabled"]]
+    assert [row[0] for row in rows] == [t["name"] for t in tiers]
+    for row, tier in zip(rows, tiers, strict=True):
+        name, long, short, factor, threshold, duration, severity, spent, gone = row
+        assert (long, short, duration, severity) == (
+            tier["longWindow"],
+            tier["shortWindow"],
+            tier["for"],
+            tier["severity"],
+        )
+        assert float(factor) == tier["factor"], name
+        assert threshold == f"{tier['factor'] * budget / 24:g} USD/h", name
+        # a burn rate of factor spends factor/24 of the daily budget per hour
+        share = re.fullmatch(r"(\S+) % in (\w+)", spent)
+        assert share and share[2] == tier["longWindow"], (name, spent)
+        assert float(share[1]) == round(100 * tier["factor"] * _seconds(tier["longWindow"]) / 86400, 6), name
+        assert gone == f"{24 / tier['factor']:g} hours", name

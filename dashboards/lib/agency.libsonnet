@@ -68,6 +68,16 @@ local panels = import 'panels.libsonnet';
       [tier.factor, if tier.severity == 'warning' then 'orange' else 'red']
       for tier in std.sort([tier for tier in c.burnRateTiers if tier.enabled], function(tier) tier.factor)
     ]),
+    // LLM requests and tool calls: AgencyLlmErrorRateHigh warns and pages at these ratios,
+    // AgencyToolFailing warns at its own.
+    llmErrorRatio: panels.lowerIsBetter(t.llmErrorRatioWarning, t.llmErrorRatioCritical),
+    toolErrorRatio: panels.lowerIsBetter(t.toolErrorRatioWarning),
+    // Fleet LLM spend per hour: each enabled budget tier's factor × llmDailyBudgetUsd / 24,
+    // coloured by the tier's severity.
+    llmSpendPerHour: panels.thresholds('green', [
+      [tier.factor * c.llmDailyBudgetUsd / 24, if tier.severity == 'warning' then 'orange' else 'red']
+      for tier in std.sort([tier for tier in c.llmBudgetBurnTiers if tier.enabled], function(tier) tier.factor)
+    ]),
     up: panels.thresholds('red', [[1, 'green']]),
     alerts: panels.thresholds('green', [[1, 'red']]),
   },

@@ -9,6 +9,7 @@
 (import 'council.libsonnet') +
 (import 'exporter.libsonnet') +
 (import 'reported.libsonnet') +
+(import 'llm.libsonnet') +
 {
   prometheusAlerts+:: {
     local c = $._config,
@@ -21,6 +22,9 @@
       council: url('council', '?var-council={{ $labels.council }}'),
       business: url('business'),
       exporter: url('exporter'),
+      llm: url('llm'),
+      llmModel: url('llm', '?var-provider={{ $labels.provider }}&var-model={{ $labels.model }}'),
+      llmTool: url('llm', '?var-tool={{ $labels.tool }}'),
     },
     local withLinks(rule) = rule {
       annotations+: {
