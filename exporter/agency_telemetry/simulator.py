@@ -280,6 +280,9 @@ class FleetSimulator:
                 batch.append(coordination(rng, council, self._sessions, units=True))
             if everything or rng.random() < 0.5:
                 batch.append(decision(rng, council=council))
+        if everything:  # and one that fails, so the failure series exist from the start too
+            batch.append(llm_request(self.llm_rng, self.fleet[0], failure_rate=1.0))
+            batch.append(tool_call(self.llm_rng, self.fleet[0], failure_rate=1.0))
         batch.extend(business(rng) for _ in range(rng.randint(1, 4)))
         for queue in QUEUES:
             depth = self._queue_depth.get(queue, QUEUE_MEAN)
