@@ -510,7 +510,7 @@ def test_grafana_provisioning_matches_the_mounts_and_the_dashboards(compose: dic
     # Dashboards: every provider's path is the mount of dashboards/, where Grafana loads every
     # JSON file, in subdirectories too: exactly the generated dashboards.
     dashboards = sorted((ROOT / "dashboards").glob("*.json"))
-    assert len(dashboards) == 5
+    assert len(dashboards) == 6  # fleet, agent, council, business, exporter, LLM usage & spend
     [providers_file] = (provisioning / "dashboards").glob("*.yml")
     for provider in yaml.safe_load(providers_file.read_text())["providers"]:
         source = host_path(compose, "grafana", provider["options"]["path"])

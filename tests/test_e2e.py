@@ -127,6 +127,11 @@ class Fleet:
                     events.append(
                         {"type": "task_completed", "duration": 400, "quality_score": 0.9, "cost": 0.01, **base}
                     )
+            events += [
+                {"type": "llm_request", "provider": "openai", "model": "gpt-4o", "duration": 300, **base}
+                | {"input_tokens": 900, "output_tokens": 100, "cache_read_tokens": 500, "cost": 0.002},
+                {"type": "tool_call", "tool": "web_search", "duration": 150, **base},
+            ]
         for council in ("ethics", "review"):
             consensus = {"type": "consensus", "council": council, "formation_time": 800}
             for _ in range(3):
@@ -227,6 +232,10 @@ async def test_healthy_fleet_records_every_rule_and_pages_nobody(scenario: Scena
         "agent_type:agency_agent_tasks:error_ratio_zscore_2m",
         # violations by principle: a compliant council has no principle series yet
         "council:agency_council_compliance_violations:rate20s",
+        # a steady fleet's token rate has no variance either
+        "fleet:agency_agent_llm_tokens:zscore_2m",
+        # LLM failures by class: a request that never failed has no failure series yet
+        "model:agency_agent_llm_request_failures:rate10s",
     }
     await asyncio.sleep(25)  # the 20s council and business windows fill up
     missing = [r for r in records if r not in empty_by_design and not scenario.stack.query(r)]
