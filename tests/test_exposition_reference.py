@@ -35,7 +35,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from agency_telemetry.catalogue import FAMILIES, Family, Histogram
-from agency_telemetry.events import ALERT_TYPES, SEVERITIES, UNKNOWN_AGENT_TYPE, model_key
+from agency_telemetry.events import ALERT_TYPES, SEVERITIES, UNKNOWN_AGENT_TYPE, owner_key
 from agency_telemetry.store import Store
 
 from support.harness import Harness
@@ -363,7 +363,7 @@ class Expected:
                 tracked[name] = {owner: name}
                 self.touched[owner, name] = now
         if kind == "llm_request":
-            key = model_key(event["provider"], event["model"])
+            key = owner_key(event["provider"], event["model"])
             self.models[key] = {"provider": event["provider"], "model": event["model"]}
             self.touched["model", key] = now
 

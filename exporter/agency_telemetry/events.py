@@ -156,7 +156,7 @@ class LlmRequest(AgentEvent, tag="llm_request"):
             yield "reasoning_tokens", "reasoning tokens are part of output_tokens: give output_tokens >= them"
 
     def new_owner(self, names: Names) -> str | None:
-        return model_key(self.provider, self.model) if names.kind is MODEL else super().new_owner(names)
+        return owner_key(self.provider, self.model) if names.kind is MODEL else super().new_owner(names)
 
 
 class ToolCall(AgentEvent, tag="tool_call"):
@@ -169,9 +169,10 @@ class ToolCall(AgentEvent, tag="tool_call"):
     reason: Text | None = None
 
 
-def model_key(provider: str, model: str) -> str:
-    """The id of a model owner: its provider and name (a label value holds no newline)."""
-    return f"{provider}\n{model}"
+def owner_key(*labels: str) -> str:
+    """The id of an owner labelled by several values, a model's provider and name (a label
+    value holds no newline); of an owner with one label, that value."""
+    return "\n".join(labels)
 
 
 class Consensus(Event, tag="consensus"):

@@ -86,7 +86,7 @@ from .events import (
     TaskFailed,
     TaskStarted,
     ToolCall,
-    model_key,
+    owner_key,
 )
 from .limits import OwnerLimit
 from .owners import (
@@ -282,19 +282,18 @@ class Store:
         entity.values[A_LAST_SEEN] = wall
         return entity
 
-    def _capped(self, kind: OwnerKind, key: str, labels: tuple[str, ...], now: float) -> tuple[Entity, tuple[str, ...]]:
-        """The model or tool ``key`` and its label values, added if new and there is room; past
-        the kind's limit, the one owner labelled OTHER (each event folded into it is counted)."""
+    def _capped(self, kind: OwnerKind, labels: tuple[str, ...], now: float) -> tuple[Entity, tuple[str, ...]]:
+        """The model or tool with these label values, added if new and there is room; past the
+        kind's limit, the one owner labelled OTHER (each event folded into it is counted)."""
         entities = self.entities[kind]
-        entity = entities.get(key)
+        entity = entities.get(owner_key(*labels))
         if entity is None:
             if len(entities) >= self._caps[kind]:
                 self.stats.overflow[kind.name] += 1
                 labels = (OTHER,) * len(labels)
-                key = "\n".join(labels)
-                entity = entities.get(key)
+                entity = entities.get(owner_key(*labels))
             if entity is None:
-                entity = entities[key] = Entity(labels, self._new_values(kind), now)
+                entity = entities[owner_key(*labels)] = Entity(labels, self._new_values(kind), now)
         entity.touched = now
         return entity, entity.labels
 
@@ -349,7 +348,7 @@ class Store:
 
     def _on_llm_request(self, event: LlmRequest, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
-        model, key = self._capped(MODEL, model_key(event.provider, event.model), (event.provider, event.model), now)
+        model, key = self._capped(MODEL, (event.provider, event.model), now)
         model.values[M_DURATION].observe(self._llm_bounds, event.duration)
         requests = _made(values, A_LLM_REQUESTS)
         requests[key] = requests.get(key, 0) + 1
@@ -386,7 +385,7 @@ class Store:
 
     def _on_tool_call(self, event: ToolCall, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
-        tool, key = self._capped(TOOL, event.tool, (event.tool,), now)
+        tool, key = self._capped(TOOL, (event.tool,), now)
         tool.values[T_DURATION].observe(self._tool_bounds, event.duration)
         calls = _made(values, A_TOOL_CALLS)
         calls[key] = calls.get(key, 0) + 1
