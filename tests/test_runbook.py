@@ -152,21 +152,18 @@ def _seconds(window: str) -> float:
     return float(window[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[window[-1]]
 
 
-@pytest.mark.parametrize(
-    ("alert", "slo"), [("AgencyAvailabilityBudgetBurn", "availability"), ("AgencyLatencyBudgetBurn", "latency")]
-)
-def test_burn_rate_tables_follow_the_tiers(alert, slo):
-    c = config()
-    objective = c["slos"][slo]["objective"]
+def _tier_rows(alert: str, configured: list[dict[str, Any]]) -> list[tuple[list[str], dict[str, Any]]]:
+    """The rows of an alert's burn-rate table with their enabled tiers, whose name, windows,
+    factor, ``for`` and severity the rows must state (checked here); the rest is the caller's."""
     rows = [
         [cell.strip() for cell in line.strip().strip("|").split("|")]
         for line in _sections()[alert].splitlines()
         if line.startswith("| ") and not line.startswith("| burn_tier")
     ]
-    tiers = [t for t in c["burnRateTiers"] if t["enabled"]]
+    tiers = [t for t in configured if t["enabled"]]
     assert [row[0] for row in rows] == [t["name"] for t in tiers]
     for row, tier in zip(rows, tiers, strict=True):
-        name, long, short, factor, threshold, duration, severity = row[:7]
+        name, long, short, factor, _, duration, severity = row[:7]
         assert (long, short, duration, severity) == (
             tier["longWindow"],
             tier["shortWindow"],
@@ -174,6 +171,17 @@ def test_burn_rate_tables_follow_the_tiers(alert, slo):
             tier["severity"],
         )
         assert float(factor) == tier["factor"], name
+    return list(zip(rows, tiers, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("alert", "slo"), [("AgencyAvailabilityBudgetBurn", "availability"), ("AgencyLatencyBudgetBurn", "latency")]
+)
+def test_burn_rate_tables_follow_the_tiers(alert, slo):
+    c = config()
+    objective = c["slos"][slo]["objective"]
+    for row, tier in _tier_rows(alert, c["burnRateTiers"]):
+        name, threshold = row[0], row[4]
         assert agrees(threshold, tier["factor"] * (1 - objective)), (name, threshold)
         if len(row) > 7:  # budget spent when it fires, and how soon all of it would be gone
             spent = re.fullmatch(r"(\S+) % in (\w+)", row[7])
@@ -244,22 +252,9 @@ def test_the_health_score_rule_shown_is_the_rendered_one():
 def test_llm_budget_burn_table_follows_the_tiers():
     c = config()
     budget = c["llmDailyBudgetUsd"]
-    rows = [
-        [cell.strip() for cell in line.strip().strip("|").split("|")]
-        for line in _sections()["AgencyLlmSpendBurnRateHigh"].splitlines()
-        if line.startswith("| ") and not line.startswith("| burn_tier")
-    ]
-    tiers = [t for t in c["llmBudgetBurnTiers"] if t["enabled"]]
-    assert [row[0] for row in rows] == [t["name"] for t in tiers]
-    for row, tier in zip(rows, tiers, strict=True):
-        name, long, short, factor, threshold, duration, severity, spent, gone = row
-        assert (long, short, duration, severity) == (
-            tier["longWindow"],
-            tier["shortWindow"],
-            tier["for"],
-            tier["severity"],
-        )
-        assert float(factor) == tier["factor"], name
+    for row, tier in _tier_rows("AgencyLlmSpendBurnRateHigh", c["llmBudgetBurnTiers"]):
+        assert len(row) == 9, row
+        name, threshold, spent, gone = row[0], row[4], row[7], row[8]
         assert threshold == f"{tier['factor'] * budget / 24:g} USD/h", name
         # a burn rate of factor spends factor/24 of the daily budget per hour
         share = re.fullmatch(r"(\S+) % in (\w+)", spent)
