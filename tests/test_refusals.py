@@ -16,7 +16,7 @@ from support.harness import Harness
 
 PACKAGE = Path(agency_telemetry.__file__).parent
 # Callables whose first argument is a refusal reason.
-TAKES_A_REASON = {"InvalidBatch", "_refuse", "refusal_answer", "on_refusal", "on_failure", "web_rejected", "rejected"}
+TAKES_A_REASON = {"InvalidBatch", "refuse", "refusal_answer", "on_refusal", "on_failure", "web_rejected", "rejected"}
 
 
 def reasons_in_the_source() -> dict[str, list[str]]:

@@ -149,6 +149,28 @@ class Price(_Section):
     reasoning: PerMillion | None = None
 
 
+class AgentTypeRule(_Section):
+    """OpenTelemetry agents whose name matches ``agent`` (a shell pattern) are of ``type``, unless
+    their spans or resource say otherwise (``agency.agent.type``)."""
+
+    agent: Annotated[str, Meta(min_length=1)]
+    type: Name
+
+
+class Otlp(_Section):
+    # An LLM or tool span waits this long for the invoke_agent span it belongs to: children end,
+    # and are exported, before their parent, often in an earlier request. Past it the span counts
+    # for its own gen_ai.agent.name, else its service.name.
+    attribution_hold: Seconds = Seconds(30)
+    # Spans (and the parent links of their traces) held at once; past it the oldest are counted
+    # at once under their fallback agent. Bounds memory to about 300 bytes each.
+    max_held_spans: Positive = 100_000
+    agent_types: Annotated[list[AgentTypeRule], Meta(max_length=256)] = []
+    # OTLP metrics (gen_ai.client.*) from a service that sent GenAI spans within this window are
+    # not counted: the spans already were, with their agent (an app exporting both counts once).
+    spans_win_window: Seconds = Seconds(600)
+
+
 DEFAULT_ERROR_CLASSES = [
     ErrorClass(name="timeout", pattern=r"time(d)?[ _-]?out|deadline"),
     ErrorClass(name="rate_limited", pattern=r"rate[ _-]?limit|too many requests|\b429\b|quota"),
@@ -178,6 +200,7 @@ class Config(_Section):
     # Prices of the models agents call, for agency_agent_llm_cost_usd_total; none by default
     # (prices change: see examples/pricing.yaml). A request that carries its own cost keeps it.
     pricing: Annotated[list[Price], Meta(max_length=1000)] = []
+    otlp: Otlp = msgspec.field(default_factory=Otlp)
     shutdown_timeout: Seconds = Seconds(10)
     shutdown_grace: Seconds = Seconds(0)
     web_config_file: str | None = None  # exporter-toolkit web configuration: TLS, basic auth
@@ -188,6 +211,12 @@ class Config(_Section):
         names = [c.name for c in self.error_classes]
         if len(set(names)) != len(names) or FALLBACK_ERROR_CLASS in names:
             raise ValueError(f"error_classes: names must be unique and not {FALLBACK_ERROR_CLASS!r}, got {names}")
+        for rule in self.otlp.agent_types:
+            if rule.type not in self.agent_types:
+                raise ValueError(
+                    f"otlp.agent_types: {rule.type!r} (for {rule.agent!r}) is not one of agent_types: "
+                    + ", ".join(self.agent_types)
+                )
 
     @property
     def error_class_names(self) -> list[str]:

@@ -108,6 +108,28 @@ class EventDecoder:
             raise self._invalid(problems, len(events))
         return events
 
+    def validate(self, items: list[dict[str, Any]]) -> tuple[list[Event | None], list[Problem]]:
+        """Events built as JSON objects by another input (OTLP), each validated as if it had come
+        as JSON: the event, or None and its problems. Used by inputs that keep the valid items of
+        a request (OTLP's partial success) instead of refusing it whole."""
+        try:
+            converted: list[Event] = msgspec.convert(items, list[AnyEvent])
+            if self._passes(converted):
+                return list(converted), []
+        except msgspec.ValidationError:
+            pass
+        problems: list[Problem] = []
+        events: list[Event | None] = []
+        for index, item in enumerate(items):
+            found = self._diagnose_one(index, item)
+            event = None
+            if not found:  # valid: convert it again, as the diagnosis keeps nothing
+                event = msgspec.convert(item, AnyEvent)
+                found = self._post_check(index, event)
+            problems.extend(found)
+            events.append(None if found else event)
+        return events, problems
+
     def _decode(self, body: bytes, media_type: str) -> list[Event]:
         check_media_type(media_type)
         if media_type == "application/x-ndjson":

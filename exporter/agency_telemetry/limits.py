@@ -26,6 +26,11 @@ class LimitExceeded(Exception):
             f"Wait for idle {what} to expire, deregister some, or raise the limit"
         )
         self.reason = kind.limit_reason
+        self.kind = kind
+        self.kept_part = (
+            f"events naming {what} not tracked yet were left out: more than {limit} would be tracked "
+            f"(limits.{kind.limit}). Wait for idle {what} to expire, deregister some, or raise the limit"
+        )
 
 
 class OwnerLimit:

@@ -63,16 +63,27 @@ def refusal_answer(
     retry_after: float | None = None,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
-    """``{"error": ..., "message": ..., "problems": [...]}`` with the reason's status; a
-    ``Retry-After`` of whole seconds (at least 1) when ``retry_after`` is given, which only a
-    retryable refusal may be (a client told to wait would otherwise resend a hopeless request)."""
+    """``{"error": ..., "message": ..., "problems": [...]}`` with the reason's status and headers
+    (:func:`refusal_headers`)."""
     refusal = REFUSALS[reason]
-    assert refusal.status is not None, reason
-    if retry_after is not None and not refusal.retryable:
-        raise ValueError(f"{reason} is not retryable: it cannot carry Retry-After")
     payload: dict[str, Any] = {"error": refusal.error or reason, "message": message}
     if problems is not None:
         payload["problems"] = problems
-    if retry_after is not None:
-        headers = {**(headers or {}), "Retry-After": str(max(1, math.ceil(retry_after)))}
-    return json_answer(refusal.status, payload, headers)
+    return json_answer(refusal_status(reason), payload, refusal_headers(reason, retry_after, headers))
+
+
+def refusal_status(reason: str) -> int:
+    status = REFUSALS[reason].status
+    assert status is not None, reason
+    return status
+
+
+def refusal_headers(reason: str, retry_after: float | None, headers: dict[str, str] | None) -> dict[str, str] | None:
+    """``headers`` and a ``Retry-After`` of whole seconds (at least 1) when ``retry_after`` is given,
+    which only a retryable refusal may be (a client told to wait would otherwise resend a hopeless
+    request)."""
+    if retry_after is None:
+        return headers
+    if not REFUSALS[reason].retryable:
+        raise ValueError(f"{reason} is not retryable: it cannot carry Retry-After")
+    return {**(headers or {}), "Retry-After": str(max(1, math.ceil(retry_after)))}

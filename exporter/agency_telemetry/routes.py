@@ -10,14 +10,17 @@ import html
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 
 from . import __version__
+from .attribution import Attribution
 from .config import Config
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Exposition, accepts_gzip, wants_openmetrics
-from .ingest import Ingest
+from .ingest import Ingest, JsonEvents
+from .otlp_ingest import OtlpTraces
 from .reload import POLL_SECONDS, Reloadable
 from .selfmetrics import SelfMetrics
 from .store import Store
@@ -30,6 +33,7 @@ STORE = web.AppKey("store", Store)
 EXPOSITION = web.AppKey("exposition", Exposition)
 INGEST = web.AppKey("ingest", Ingest)
 WEB_CONFIG = web.AppKey("web_config", Reloadable[WebSecurity])
+ATTRIBUTION_SWEEP_SECONDS = 1.0  # how late past otlp.attribution_hold a held span may count
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
@@ -95,6 +99,7 @@ def landing(config: Config) -> Any:
 <ul>
 <li><a href="/metrics">/metrics</a> — Prometheus text or OpenMetrics</li>
 <li><code>POST /v1/events</code> — JSON object, JSON array or NDJSON</li>
+<li><code>POST /v1/traces</code> — OTLP/HTTP traces (protobuf or JSON) with the GenAI conventions</li>
 <li><a href="/healthz">/healthz</a> — liveness</li>
 <li><a href="/readyz">/readyz</a> — readiness</li>
 </ul>
@@ -152,12 +157,17 @@ def create_app(config: Config, store: Store | None = None) -> web.Application:
         middleware, add_headers = web_security(web_config, self_metrics.web_rejected, tokens is not None)
         app.middlewares.append(middleware)
         app.on_response_prepare.append(add_headers)
-    app.router.add_post("/v1/events", ingest.handle)
+    app.router.add_post("/v1/events", ingest.route(JsonEvents(config)))
+    attribution = Attribution(config.otlp.attribution_hold, config.otlp.max_held_spans, store.clock)
+    self_metrics.watch_attribution(attribution)
+    traces = OtlpTraces(config, self_metrics, attribution)
+    app.router.add_post("/v1/traces", ingest.route(traces))
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz(ingest))
     app.router.add_get("/", landing(config))
     app.cleanup_ctx.append(_periodic(config.expiry.sweep_interval, store.expire))
+    app.cleanup_ctx.append(_periodic(ATTRIBUTION_SWEEP_SECONDS, partial(traces.sweep, store)))
     for reloadable in watched:
         app.cleanup_ctx.append(_periodic(POLL_SECONDS, reloadable.check))
     return app

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from . import __version__
+from .attribution import ATTRIBUTION_WAYS, RELEASE_REASONS, Attribution
 from .events import EVENT_CLASSES, event_type
 from .owners import CAPPED, EXPIRING, LIMITED
 from .refusals import INGEST_REFUSALS, WEB_REFUSALS
@@ -68,6 +69,16 @@ class SelfMetrics:
             ["token"],
             registry=self.registry,
         )
+        self.otlp_items = Counter(
+            "agency_exporter_otlp_items",
+            "OTLP spans and data points received, by signal and outcome: mapped to events, ignored "
+            "(not GenAI), or rejected (invalid; the answer's partial_success says why).",
+            ["signal", "outcome"],
+            registry=self.registry,
+        )
+        for signal in ("traces", "metrics"):
+            for outcome in ("mapped", "ignored", "rejected"):
+                self.otlp_items.labels(signal, outcome)
         for refusal in INGEST_REFUSALS:
             self.events_rejected.labels(refusal.reason)
             self.requests_rejected.labels(refusal.reason)
@@ -81,6 +92,9 @@ class SelfMetrics:
         for refusal in WEB_REFUSALS if any(r.kind == "web_config" for r in reloadables) else ():
             self.web_rejections.labels(refusal.reason)
 
+    def watch_attribution(self, attribution: Attribution) -> None:
+        self.registry.register(_AttributionCollector(attribution))
+
     def token_used(self, token: str, events: int) -> None:
         self.token_events.labels(token).inc(events)
 
@@ -89,8 +103,18 @@ class SelfMetrics:
 
     def rejected(self, reason: str, events: int) -> None:
         self.requests_rejected.labels(reason).inc()
+        self.rejected_events(reason, events)
+
+    def rejected_events(self, reason: str, events: int) -> None:
+        """Events left out of a request that was accepted for the rest (OTLP's partial success)."""
         if events:
             self.events_rejected.labels(reason).inc(events)
+
+    def otlp_spans(self, spans: int, ignored: int, rejected: int) -> None:
+        spans_total = self.otlp_items
+        spans_total.labels("traces", "ignored").inc(ignored)
+        spans_total.labels("traces", "rejected").inc(rejected)
+        spans_total.labels("traces", "mapped").inc(spans - ignored - rejected)
 
 
 class _StoreCollector(Collector):
@@ -159,6 +183,42 @@ class _StoreCollector(Collector):
         for (provider, model), count in stats.unpriced.items():
             unpriced.add_metric([provider, model], count)
         yield unpriced
+
+
+class _AttributionCollector(Collector):
+    def __init__(self, attribution: Attribution) -> None:
+        self.attribution = attribution
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.attribution.counts
+        attributed = CounterMetricFamily(
+            "agency_exporter_otlp_attributions",
+            "OTLP LLM requests, tool calls and span events by the agent they were counted for: their "
+            "invoke_agent ancestor's, or (none arrived) their own gen_ai.agent.name or service.name.",
+            labels=["via"],
+        )
+        for via in ATTRIBUTION_WAYS:
+            attributed.add_metric([via], counts[via])
+        yield attributed
+        released = CounterMetricFamily(
+            "agency_exporter_otlp_held_released",
+            "Held OTLP events counted under their fallback agent: held past otlp.attribution_hold, "
+            "or released early because otlp.max_held_spans was reached.",
+            labels=["why"],
+        )
+        for why in RELEASE_REASONS:
+            released.add_metric([why], counts[why])
+        yield released
+        held = GaugeMetricFamily(
+            "agency_exporter_otlp_held",
+            "OTLP events waiting for their invoke_agent ancestor (events), and the parent links of "
+            "their traces remembered to find it (links); together bounded by otlp.max_held_spans.",
+            labels=["what"],
+        )
+        events = self.attribution.held
+        held.add_metric(["events"], events)
+        held.add_metric(["links"], self.attribution.size - events)
+        yield held
 
 
 class _ReloadCollector(Collector):

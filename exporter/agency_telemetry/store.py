@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from .catalogue import (
     A_ACTIVE,
@@ -88,7 +88,7 @@ from .events import (
     ToolCall,
     owner_key,
 )
-from .limits import OwnerLimit
+from .limits import LimitExceeded, OwnerLimit
 from .owners import (
     AGENT,
     ALERT,
@@ -132,6 +132,14 @@ class StoreStats:
     expired: collections.Counter[str] = field(default_factory=collections.Counter)  # by OwnerKind.name
     overflow: collections.Counter[str] = field(default_factory=collections.Counter)  # events under OTHER, by kind
     unpriced: collections.Counter[tuple[str, ...]] = field(default_factory=collections.Counter)  # (provider, model)
+
+
+class LeftOut(NamedTuple):
+    """Events :meth:`Store.apply_fitting` left out, for the refusal ``reason``."""
+
+    reason: str
+    message: str
+    events: list[Event]
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,7 @@ class Store:
         self._caps: dict[OwnerKind, int] = {kind: getattr(self.limits, str(kind.limit)) for kind in CAPPED}
         self.tracked: dict[OwnerKind, Collection[str]] = {**self.entities, PRINCIPLE: self.principles}
         self._limits = [(kind, OwnerLimit(kind, self.limits)) for kind in LIMITED]
+        self._limit_of = dict(self._limits)
         self.stats = StoreStats()
         self.recent_ids = RecentIds(self.expiry.dedup_window, self.expiry.dedup_max_ids)
         self._handlers: dict[type[Event], Callable[[Any, float, float], None]] = {
@@ -215,6 +224,20 @@ class Store:
         self.stats.duplicates += duplicates
         self.stats.received.update(per_type)
         return Applied(len(fresh), duplicates)
+
+    def apply_fitting(self, events: list[Event]) -> tuple[Applied, list[LeftOut]]:
+        """Apply the events that fit the limits, for inputs that may keep part of a request (OTLP):
+        past a kind's limit, the events naming an owner of that kind not tracked yet are left out."""
+        left: list[LeftOut] = []
+        while True:
+            try:
+                return self.apply(events), left
+            except LimitExceeded as exc:
+                limit, tracked = self._limit_of[exc.kind], self.tracked[exc.kind]
+                adding = [bool(limit.new_owners([event], tracked)) for event in events]
+                out = [event for event, adds in zip(events, adding, strict=True) if adds]
+                events = [event for event, adds in zip(events, adding, strict=True) if not adds]
+                left.append(LeftOut(exc.reason, exc.kept_part, out))
 
     def _check_limits(self, events: list[Event], per_type: collections.Counter[type[Event]]) -> None:
         for kind, owner_limit in self._limits:

@@ -1,0 +1,129 @@
+"""The OTLP/HTTP wire format: request bodies in, response and error bodies out.
+
+Bodies are read with the official ``opentelemetry-proto`` messages, in binary protobuf
+(``application/x-protobuf``) or the OTLP JSON mapping (``application/json``). The JSON mapping
+differs from protobuf's own in one place: trace and span ids are hex strings, not base64, so
+they are rewritten before protobuf's JSON reader sees them. Gzip request bodies arrive here
+already inflated (aiohttp inflates them, bounded by the body limit).
+
+Answers use the request's encoding: the ``Export*ServiceResponse`` on success (with
+``partial_success`` when some items could not be used), a ``google.rpc.Status`` on refusal.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, TypeVar
+
+import msgspec
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from .decoder import InvalidBatch
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+MEDIA_TYPES = (PROTOBUF, JSON)
+ID_KEYS = frozenset(("traceId", "spanId", "parentSpanId"))  # hex in OTLP JSON, base64 in protobuf's mapping
+
+M = TypeVar("M", bound=Message)
+
+# gRPC status codes for the Status body (the HTTP status is what clients act on).
+_GRPC_CODES = {400: 3, 401: 16, 403: 7, 408: 4, 413: 3, 415: 3, 429: 8, 503: 14}
+
+
+def check_media_type(media_type: str) -> None:
+    if media_type not in MEDIA_TYPES:
+        message = f"Content-Type {media_type or '(none)'!r} is not accepted; send {PROTOBUF} or {JSON} (OTLP/HTTP)"
+        raise InvalidBatch("unsupported_media_type", message)
+
+
+def decode_traces(body: bytes, media_type: str) -> ExportTraceServiceRequest:
+    return _decode(body, media_type, ExportTraceServiceRequest())
+
+
+def decode_metrics(body: bytes, media_type: str) -> ExportMetricsServiceRequest:
+    return _decode(body, media_type, ExportMetricsServiceRequest())
+
+
+def _decode(body: bytes, media_type: str, message: M) -> M:
+    check_media_type(media_type)
+    what = type(message).__name__
+    if media_type == PROTOBUF:
+        try:
+            message.ParseFromString(body)
+        except DecodeError as exc:
+            raise InvalidBatch("malformed", f"the body is not a protobuf {what}: {exc}") from None
+        return message
+    try:
+        tree = msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidBatch("malformed", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(tree, dict):
+        raise InvalidBatch("malformed", f"the body must be a JSON object ({what}), got {type(tree).__name__}")
+    try:
+        json_format.ParseDict(_base64_ids(tree), message, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError) as exc:
+        raise InvalidBatch("malformed", f"the body is not an OTLP JSON {what}: {exc}") from None
+    return message
+
+
+def _base64_ids(node: Any) -> Any:
+    """The tree with every hex trace/span id as base64, as protobuf's JSON reader expects."""
+    if isinstance(node, list):
+        return [_base64_ids(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        key: _base64_id(key, value) if key in ID_KEYS and isinstance(value, str) else _base64_ids(value)
+        for key, value in node.items()
+    }
+
+
+def _base64_id(key: str, value: str) -> str:
+    try:
+        return base64.b64encode(bytes.fromhex(value)).decode()
+    except ValueError:
+        raise ValueError(f"{key} {value!r} is not a hex id") from None
+
+
+def encode(message: Message, media_type: str) -> bytes:
+    """``message`` in the request's encoding (protobuf unless the request was JSON)."""
+    if media_type == JSON:
+        return json_format.MessageToJson(message, indent=None).encode()
+    return message.SerializeToString()
+
+
+def traces_response(rejected: int, message: str) -> ExportTraceServiceResponse:
+    response = ExportTraceServiceResponse()
+    if rejected or message:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    return response
+
+
+def metrics_response(rejected: int, message: str) -> ExportMetricsServiceResponse:
+    response = ExportMetricsServiceResponse()
+    if rejected or message:
+        response.partial_success.rejected_data_points = rejected
+        response.partial_success.error_message = message
+    return response
+
+
+def status(http_status: int, message: str) -> status_pb2.Status:
+    return status_pb2.Status(code=_GRPC_CODES.get(http_status, 2), message=message)
+
+
+def hex_id(raw: bytes) -> str:
+    """A trace or span id as W3C trace context spells it (lowercase hex)."""
+    return binascii.hexlify(raw).decode()

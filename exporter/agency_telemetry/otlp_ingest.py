@@ -1,0 +1,120 @@
+"""``POST /v1/traces`` (and ``/v1/metrics``): OTLP/HTTP requests as events, behind the same gate
+as ``/v1/events`` (:class:`ingest.Ingest`: tokens, scopes, rate and body limits, self-metrics).
+
+OTLP clients cannot fix part of a request and resend it, so a request is never refused for
+some of its items: what can be used is applied, and the answer's ``partial_success`` counts and
+explains the rest — items that fail validation, and those naming an agent past
+``limits.max_agents``. Only a request of which nothing can be read (400), or a refusal of the
+whole (auth, size, rate, overload), gets an error status, with a ``google.rpc.Status`` body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .attribution import Attribution, Plan
+from .config import Config
+from .decoder import EventDecoder, InvalidBatch
+from .events import Event, TaskStarted
+from .ingest import Batch
+from .otlp import JSON, MEDIA_TYPES, check_media_type, decode_traces, encode, status, traces_response
+from .refusals import refusal_headers, refusal_status
+from .selfmetrics import SelfMetrics
+from .spans import SpanMapper
+from .store import Applied, Store
+
+
+class _OtlpReader:
+    """What the OTLP readers share: media types, error answers, applying what fits."""
+
+    def __init__(self, config: Config, self_metrics: SelfMetrics) -> None:
+        self.self_metrics = self_metrics
+        self.max_items = config.limits.max_events_per_batch
+        self.decoder = EventDecoder(
+            config.agent_types, config.limits.max_label_length, config.limits.max_events_per_batch
+        )
+
+    def check_media_type(self, media_type: str) -> None:
+        check_media_type(media_type)
+
+    def refused(
+        self,
+        reason: str,
+        message: str,
+        media_type: str,
+        *,
+        problems: list[Any] | None,
+        retry_after: float | None,
+        headers: dict[str, str] | None,
+    ) -> web.Response:
+        http_status = refusal_status(reason)
+        encoding = media_type if media_type in MEDIA_TYPES else JSON
+        return web.Response(
+            status=http_status,
+            body=encode(status(http_status, message), encoding),
+            content_type=encoding,
+            headers=refusal_headers(reason, retry_after, headers),
+        )
+
+    def _check_size(self, items: int, what: str) -> None:
+        if items > self.max_items:
+            message = (
+                f"the request holds {items} {what}; at most {self.max_items} are accepted per request "
+                "(limits.max_events_per_batch): lower the exporter's batch size"
+            )
+            raise InvalidBatch("batch_too_large", message, events=items)
+
+    def _apply_fitting(self, store: Store, events: list[Event], batch: Batch) -> Applied:
+        """Applies what fits the limits; the rest is rejected in the batch and counted by reason."""
+        applied, left = store.apply_fitting(events)
+        for reason, message, out in left:
+            batch.rejected += sum(type(event) is not TaskStarted for event in out)  # a task's start is no span
+            batch.problems.append(message)
+            self.self_metrics.rejected_events(reason, len(out))
+        return applied
+
+
+class OtlpTraces(_OtlpReader):
+    """``POST /v1/traces``: GenAI spans as tasks, LLM requests and tool calls (:mod:`spans`)."""
+
+    def __init__(self, config: Config, self_metrics: SelfMetrics, attribution: Attribution) -> None:
+        super().__init__(config, self_metrics)
+        self.mapper = SpanMapper(config, self.decoder)
+        self.attribution = attribution
+
+    def read(self, body: bytes, media_type: str) -> Batch:
+        request = decode_traces(body, media_type)
+        self._check_size(sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans), "spans")
+        mapped = self.mapper.map(request)
+        self.self_metrics.otlp_spans(mapped.spans, mapped.ignored, mapped.rejected)
+        plan = self.attribution.plan(mapped)
+        return Batch(plan.ready, mapped.rejected, mapped.problems, plan=plan)
+
+    def apply(self, store: Store, batch: Batch) -> Applied:
+        applied = self._apply_fitting(store, batch.events, batch)
+        plan: Plan = batch.plan
+        released = self.attribution.commit(plan)
+        if released:
+            self._apply_fitting(store, released, Batch([]))
+        return applied
+
+    def accepted(self, batch: Batch, applied: Applied, media_type: str) -> web.Response:
+        message = _message(batch.rejected, batch.problems, "spans")
+        body = encode(traces_response(batch.rejected, message), media_type)
+        return web.Response(status=200, body=body, content_type=media_type)
+
+    def sweep(self, store: Store) -> None:
+        """Counts the events held past ``otlp.attribution_hold`` under their fallback agent."""
+        released = self.attribution.expire()
+        if released:
+            self._apply_fitting(store, released, Batch([]))
+
+
+def _message(rejected: int, problems: list[str], what: str, shown: int = 5) -> str:
+    if not problems:
+        return ""
+    more = len(problems) - shown
+    listed = "; ".join(problems[:shown]) + (f"; and {more} more" if more > 0 else "")
+    return f"{rejected} {what} rejected, the rest applied: {listed}"

@@ -1,0 +1,267 @@
+"""``POST /v1/traces`` over real HTTP: spans from the real OpenTelemetry SDK and its OTLP/HTTP
+exporter (gzip protobuf, one request per span, so children arrive before their parents), OTLP
+JSON bodies as the specification spells them, and bad input of every kind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from agency_telemetry.routes import INGEST
+
+from support import otel
+from support.exporter import Exporter
+from support.metrics import agent_samples, value
+
+PROTOBUF = "application/x-protobuf"
+TRACE = "5b8efff798038103d269b633813fc60c"
+
+
+def endpoint(exporter: Exporter) -> str:
+    return str(exporter.client.make_url("")).rstrip("/")
+
+
+async def run_agents(exporter: Exporter, *runs: dict[str, Any], **resource: Any) -> otel.Recording:
+    tracer_provider, recording = otel.provider(endpoint(exporter), **resource)
+
+    def run() -> None:
+        tracer = tracer_provider.get_tracer("test")
+        for fields in runs:
+            otel.agent_run(tracer, **fields)
+        tracer_provider.shutdown()
+
+    await asyncio.to_thread(run)
+    return recording
+
+
+async def post(exporter: Exporter, body: bytes, content_type: str = PROTOBUF, **headers: str) -> Any:
+    return await exporter.client.post("/v1/traces", data=body, headers={"Content-Type": content_type, **headers})
+
+
+def json_span(name: str, span_id: str, parent: str = "", **attributes: Any) -> dict[str, Any]:
+    """A span in the OTLP JSON mapping: hex ids, int64 as strings, lowerCamelCase."""
+    return {
+        "traceId": TRACE,
+        "spanId": span_id,
+        "parentSpanId": parent,
+        "name": name,
+        "kind": 1,
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000001500000000",
+        "attributes": [{"key": key, "value": _json_value(value)} for key, value in attributes.items()],
+    }
+
+
+def _json_value(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    return {"stringValue": value}
+
+
+def json_request(*spans: dict[str, Any], service: str = "svc") -> bytes:
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]}
+    return json.dumps({"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": list(spans)}]}]}).encode()
+
+
+LLM = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-x"}
+
+
+async def test_sdk_spans_sent_children_first_become_one_agents_tasks_llm_requests_and_tool_calls(exporter):
+    recording = await run_agents(
+        exporter,
+        {"agent": "planner"},
+        {"agent": "planner", "error": "TimeoutError"},
+        {"agent": "coder", "tokens": (1000, 10)},
+        **{"agency.agent.type": "worker"},
+    )
+    assert recording.results == [SpanExportResult.SUCCESS] * 9  # nine spans, one request each
+    text = await exporter.metrics()
+    planner = {"agent": "planner", "agent_type": "worker"}
+    llm = {**planner, "provider": "openai", "model": "gpt-4o-2024-08-06"}  # the response model wins
+    assert value(text, "agency_agent_tasks_total", **planner) == 2
+    assert value(text, "agency_agent_task_failures_total", **planner, error_class="timeout") == 1
+    assert value(text, "agency_agent_active_tasks", **planner) == 0  # a span is a whole task
+    assert value(text, "agency_agent_task_duration_seconds_count", **planner) == 2
+    assert value(text, "agency_agent_llm_requests_total", **llm) == 2
+    assert value(text, "agency_agent_llm_tokens_total", **llm, token_type="input") == 240
+    assert value(text, "agency_agent_llm_tokens_total", **llm, token_type="output") == 60
+    assert value(text, "agency_agent_tool_calls_total", **planner, tool="search") == 2
+    coder = {"agent": "coder", "agent_type": "worker", "provider": "openai", "model": "gpt-4o-2024-08-06"}
+    assert value(text, "agency_agent_llm_tokens_total", **coder, token_type="input") == 1000
+    assert value(text, "agency_llm_request_duration_seconds_count", provider="openai", model="gpt-4o-2024-08-06") == 3
+    # Every child waited for its agent span, none was counted for the service.
+    assert value(text, "agency_exporter_otlp_attributions_total", via="ancestor") == 6
+    assert value(text, "agency_exporter_otlp_attributions_total", via="service") == 0
+    assert not any(dict(labels).get("agent") == "agents-app" for _, labels in agent_samples(text))
+    assert value(text, "agency_exporter_otlp_held", what="events") == 0
+    assert value(text, "agency_exporter_otlp_held", what="links") == 0
+
+
+async def test_otlp_json_with_hex_ids_is_read_and_answered_in_json(exporter):
+    body = json_request(
+        json_span("chat", "00f067aa0ba902b7", "00f067aa0ba902b8", **LLM, **{"gen_ai.usage.input_tokens": 7}),
+        json_span(
+            "invoke_agent",
+            "00f067aa0ba902b8",
+            **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "judge-1"},
+        ),
+    )
+    resp = await post(exporter, body, "application/json")
+    assert resp.status == 200
+    assert resp.content_type == "application/json"
+    assert await resp.json() == {}  # full success: no partial_success
+    text = await exporter.metrics()
+    assert value(text, "agency_agent_tasks_total", agent="judge-1", agent_type="unknown") == 1
+    assert value(text, "agency_agent_task_duration_seconds_sum", agent="judge-1", agent_type="unknown") == 1.5
+    labels = {"agent": "judge-1", "agent_type": "unknown", "provider": "anthropic", "model": "claude-x"}
+    assert value(text, "agency_agent_llm_tokens_total", **labels, token_type="input") == 7
+
+
+async def test_invalid_spans_are_rejected_in_partial_success_and_the_rest_applied(exporter):
+    body = json_request(
+        json_span("chat", "0000000000000001", **LLM, **{"gen_ai.usage.input_tokens": -5}),
+        json_span("chat", "0000000000000002", **LLM, **{"gen_ai.usage.output_tokens": 2_000_000_000}),
+        json_span(
+            "invoke_agent",
+            "0000000000000003",
+            **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "bad agent"},
+        ),
+        json_span(
+            "invoke_agent", "0000000000000004", **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "good"}
+        ),
+        json_span("GET /health", "0000000000000005"),
+    )
+    resp = await post(exporter, body, "application/json")
+    assert resp.status == 200
+    partial = (await resp.json())["partialSuccess"]
+    assert partial["rejectedSpans"] == "3"
+    message = partial["errorMessage"]
+    assert "input_tokens" in message and "output_tokens" in message and "'bad agent' is not a valid label" in message
+    text = await exporter.metrics()
+    assert value(text, "agency_agent_tasks_total", agent="good", agent_type="unknown") == 1
+    assert (
+        value(
+            text,
+            "agency_agent_llm_requests_total",
+            agent="svc",
+            agent_type="unknown",
+            provider="anthropic",
+            model="claude-x",
+        )
+        is None
+    )
+    assert value(text, "agency_exporter_otlp_items_total", signal="traces", outcome="rejected") == 3
+    assert value(text, "agency_exporter_otlp_items_total", signal="traces", outcome="ignored") == 1
+
+
+async def test_undecodable_bodies_get_400_with_a_status_and_change_nothing(exporter):
+    before = agent_samples(await exporter.metrics())
+    resp = await post(exporter, b"\xff\x00garbage not protobuf")
+    assert resp.status == 400
+    assert resp.content_type == PROTOBUF
+    problem = status_pb2.Status.FromString(await resp.read())
+    assert "not a protobuf ExportTraceServiceRequest" in problem.message
+    resp = await post(
+        exporter, b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}', "application/json"
+    )
+    assert resp.status == 400
+    assert "not a hex id" in (await resp.json())["message"]
+    resp = await post(exporter, b"{}", "text/plain")
+    assert resp.status == 415
+    assert "application/x-protobuf" in (await resp.json())["message"]
+    assert agent_samples(await exporter.metrics()) == before
+
+
+async def test_a_span_whose_agent_never_arrives_counts_for_its_service_after_the_hold(make_exporter):
+    exporter = await make_exporter("otlp:\n  attribution_hold: 0.2s\n")
+    body = json_request(json_span("chat", "0000000000000001", "00000000000000aa", **LLM), service="billing")
+    assert (await post(exporter, body, "application/json")).status == 200
+    labels = {"agent": "billing", "agent_type": "unknown", "provider": "anthropic", "model": "claude-x"}
+    assert value(await exporter.metrics(), "agency_agent_llm_requests_total", **labels) is None  # held
+    assert value(await exporter.metrics(), "agency_exporter_otlp_held", what="events") == 1
+    for _ in range(50):  # the sweep runs every second
+        await asyncio.sleep(0.1)
+        text = await exporter.metrics()
+        if value(text, "agency_agent_llm_requests_total", **labels) == 1:
+            break
+    assert value(text, "agency_agent_llm_requests_total", **labels) == 1
+    assert value(text, "agency_exporter_otlp_held_released_total", why="hold_expired") == 1
+    assert value(text, "agency_exporter_otlp_attributions_total", via="service") == 1
+    assert value(text, "agency_exporter_otlp_held", what="events") == 0
+    assert value(text, "agency_exporter_otlp_held", what="links") == 0
+
+
+async def test_span_events_are_our_events(exporter):
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id, span.span_id, span.name = bytes.fromhex(TRACE), bytes(range(1, 9)), "deliberate"
+    event = span.events.add(name="agency.consensus")
+    for key, kind, val in (
+        ("agency.council", "string_value", "ethics"),
+        ("agency.achieved", "bool_value", False),
+        ("agency.formation_time", "string_value", "2.5s"),
+        ("agency.constitutional_compliance", "bool_value", False),
+        ("agency.violated_principle", "string_value", "honesty"),
+        ("other.key", "string_value", "ignored"),
+    ):
+        attribute = event.attributes.add(key=key)
+        setattr(attribute.value, kind, val)
+    span.events.add(name="agency.no_such_event")
+    resp = await post(exporter, request.SerializeToString())
+    answer = ExportTraceServiceResponse.FromString(await resp.read())
+    assert answer.partial_success.rejected_spans == 1
+    assert "'no_such_event' is not an event type" in answer.partial_success.error_message
+    text = await exporter.metrics()
+    assert value(text, "agency_council_consensus_attempts_total", council="ethics") == 1
+    assert value(text, "agency_council_consensus_failures_total", council="ethics") == 1
+    assert value(text, "agency_council_compliance_violations_total", council="ethics", principle="honesty") == 1
+    assert value(text, "agency_council_consensus_formation_seconds_sum", council="ethics") == 2.5
+
+
+async def test_agents_past_the_limit_are_rejected_while_known_agents_count(make_exporter):
+    exporter = await make_exporter("limits:\n  max_agents: 1\n")
+    await exporter.send({"type": "agent_registered", "agent": "known"})
+    agent = {"gen_ai.operation.name": "invoke_agent"}
+    body = json_request(
+        json_span("a", "0000000000000001", **agent, **{"gen_ai.agent.name": "known"}),
+        json_span("b", "0000000000000002", **agent, **{"gen_ai.agent.name": "newcomer"}),
+    )
+    resp = await post(exporter, body, "application/json")
+    assert resp.status == 200  # 429 would make the client retry a request that can never fit
+    partial = (await resp.json())["partialSuccess"]
+    assert partial["rejectedSpans"] == "1"
+    assert "limits.max_agents" in partial["errorMessage"]
+    text = await exporter.metrics()
+    assert value(text, "agency_agent_tasks_total", agent="known", agent_type="unknown") == 1
+    assert value(text, "agency_agent_tasks_total", agent="newcomer", agent_type="unknown") is None
+    assert value(text, "agency_exporter_events_rejected_total", reason="agents_limit") == 2  # its start and end
+
+
+async def test_tokens_and_shutdown_guard_traces_too(make_exporter, tmp_path):
+    tokens = tmp_path / "tokens.yml"
+    tokens.write_text("tokens:\n  - name: app\n    token: a-long-enough-secret\n    agents: ['judge-*']\n")
+    exporter = await make_exporter(f"ingest_tokens_file: {tokens}\n")
+    agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "worker-1"}
+    body = json_request(json_span("a", "0000000000000001", **agent))
+    resp = await post(exporter, body, "application/json")
+    assert resp.status == 401
+    resp = await post(exporter, body, "application/json", Authorization="Bearer a-long-enough-secret")
+    assert resp.status == 403
+    assert "worker-1" in (await resp.json())["message"]
+    exporter.app[INGEST].accepting = False
+    resp = await post(exporter, body, PROTOBUF, Authorization="Bearer a-long-enough-secret")
+    assert resp.status == 503
+    assert int(resp.headers["Retry-After"]) >= 1
+    status_pb2.Status.FromString(await resp.read())
