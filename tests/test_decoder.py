@@ -200,6 +200,7 @@ def test_every_event_type_has_a_decodable_minimal_example(decoder):
         "task_completed": {"agent": "a", "duration": 1},
         "task_failed": {"agent": "a"},
         "llm_request": {"agent": "a", "provider": "p", "model": "m", "duration": 1},
+        "llm_usage": {"agent": "a", "provider": "p", "model": "m"},
         "tool_call": {"agent": "a", "tool": "t", "duration": 1},
         "consensus": {"council": "c", "formation_time": 1, "achieved": True},
         "coordination": {"council": "c", "session": "started"},
@@ -240,6 +241,31 @@ def test_an_llm_request_within_bounds_decodes_in_base_units():
     fields = {"input_tokens": 10**9, "cache_read_tokens": 10**9, "output_tokens": 5, "reasoning_tokens": 5}
     [event] = decoder.decode(json.dumps({**LLM, **fields}).encode(), JSON)
     assert (event.duration, event.input_tokens, event.reason) == (1.0, 10**9, None)
+
+
+USAGE = {"type": "llm_usage", "agent": "a", "provider": "openai", "model": "gpt-4o", "requests": 2}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"failures": 3, "reason": "timeout"}, "failures"),  # more than requests
+        ({"failures": 1}, "reason"),  # failed for what?
+        ({"input_tokens": 10, "cache_read_tokens": 11}, "cache_read_tokens"),
+        ({"durations": [[-1, 2]]}, "durations"),
+        ({"durations": [[1, -2]]}, "durations"),
+        ({"input_tokens": -1}, "input_tokens"),
+    ],
+)
+def test_llm_usage_with_impossible_figures_is_refused(fields, field):
+    decoder = EventDecoder(["worker"], 128, 100)
+    assert problems(decoder, json.dumps({**USAGE, **fields})) == [(0, field)]
+
+
+def test_llm_usage_totals_may_pass_the_per_request_token_bound():
+    decoder = EventDecoder(["worker"], 128, 100)
+    [event] = decoder.decode(json.dumps({**USAGE, "input_tokens": 10**12}).encode(), JSON)
+    assert event.input_tokens == 10**12
 
 
 @pytest.mark.parametrize("kind", [["task_started"], {"a": 1}, 7, None])

@@ -131,23 +131,21 @@ class TaskFailed(AgentEvent, tag="task_failed"):
     duration: Duration | None = None
 
 
-class LlmRequest(AgentEvent, tag="llm_request"):
-    """One request of an agent to a language model. As in the OpenTelemetry GenAI conventions,
-    ``input_tokens`` includes the cached ones (read and written) and ``output_tokens`` the
-    reasoning ones. ``cost`` (USD) wins over the configured pricing; a ``reason`` makes it failed."""
+class LlmEvent(AgentEvent, kw_only=True):
+    """What LLM requests and totals of them share: the model, the tokens and their rules. As in
+    the OpenTelemetry GenAI conventions, ``input_tokens`` includes the cached ones (read and
+    written) and ``output_tokens`` the reasoning ones. ``cost`` (USD) wins over the pricing."""
 
     owners = (Names(AGENT, "agent"), Names(MODEL, "model"))
 
     provider: Label
     model: Label
-    duration: Duration
     input_tokens: Tokens = 0
     output_tokens: Tokens = 0
     cache_read_tokens: Tokens = 0
     cache_write_tokens: Tokens = 0
     reasoning_tokens: Tokens = 0
     cost: CostUsd | None = None
-    reason: Text | None = None
 
     def cross_field_problems(self) -> Iterable[tuple[str, str]]:
         if self.cache_read_tokens + self.cache_write_tokens > self.input_tokens:
@@ -157,6 +155,42 @@ class LlmRequest(AgentEvent, tag="llm_request"):
 
     def new_owner(self, names: Names) -> str | None:
         return owner_key(self.provider, self.model) if names.kind is MODEL else super().new_owner(names)
+
+
+class LlmRequest(LlmEvent, tag="llm_request"):
+    """One request of an agent to a language model; a ``reason`` makes it failed."""
+
+    duration: Duration
+    reason: Text | None = None
+
+
+Total = Annotated[int, Meta(ge=0, le=2**53)]  # a count summed over many requests
+Bound = Annotated[float, Meta(ge=0.0, le=1e7)] | None  # a bucket's upper bound in seconds; None: +Inf
+
+
+class LlmUsage(LlmEvent, tag="llm_usage"):
+    """Totals of LLM requests measured elsewhere — an OTLP metrics stream, an LLM gateway's
+    counters: ``requests`` requests (``failures`` of them failed, for ``reason``) and their tokens.
+    ``durations`` are ``[upper bound in seconds (null: +Inf), count]`` buckets, each count placed
+    in the configured bucket holding its bound, and ``duration_sum`` their total."""
+
+    requests: Total = 0
+    failures: Total = 0
+    reason: Text | None = None
+    input_tokens: Total = 0
+    output_tokens: Total = 0
+    cache_read_tokens: Total = 0
+    cache_write_tokens: Total = 0
+    reasoning_tokens: Total = 0
+    durations: Annotated[list[tuple[Bound, Total]], Meta(max_length=128)] = []
+    duration_sum: Duration | None = None
+
+    def cross_field_problems(self) -> Iterable[tuple[str, str]]:
+        yield from super().cross_field_problems()
+        if self.failures > self.requests:
+            yield "failures", "failures are part of requests: give requests >= failures"
+        if self.failures and self.reason is None:
+            yield "reason", "give the reason the failures failed for"
 
 
 class ToolCall(AgentEvent, tag="tool_call"):
@@ -272,6 +306,7 @@ AnyEvent = (
     | TaskCompleted
     | TaskFailed
     | LlmRequest
+    | LlmUsage
     | ToolCall
     | Consensus
     | Coordination

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import sys
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -80,7 +81,9 @@ from .events import (
     Coordination,
     Decision,
     Event,
+    LlmEvent,
     LlmRequest,
+    LlmUsage,
     QueueSample,
     TaskCompleted,
     TaskFailed,
@@ -199,6 +202,7 @@ class Store:
             TaskCompleted: self._on_task_completed,
             TaskFailed: self._on_task_failed,
             LlmRequest: self._on_llm_request,
+            LlmUsage: self._on_llm_usage,
             ToolCall: self._on_tool_call,
             Consensus: self._on_consensus,
             Coordination: self._on_coordination,
@@ -370,11 +374,29 @@ class Store:
             values[A_DURATION].observe(self._duration_bounds, event.duration)
 
     def _on_llm_request(self, event: LlmRequest, now: float, wall: float) -> None:
+        values, model, key = self._llm(event, 1, now, wall)
+        model.values[M_DURATION].observe(self._llm_bounds, event.duration)
+        if event.reason is not None:
+            self._llm_failed(values, key, event.reason, 1)
+
+    def _on_llm_usage(self, event: LlmUsage, now: float, wall: float) -> None:
+        values, model, key = self._llm(event, event.requests, now, wall)
+        histogram = model.values[M_DURATION]
+        bounds, counts = self._llm_bounds, histogram.counts
+        for bound, count in event.durations:
+            counts[len(bounds) if bound is None else bisect_left(bounds, bound)] += count
+        histogram.sum += event.duration_sum or 0.0
+        if event.failures:
+            self._llm_failed(values, key, event.reason or "", event.failures)
+
+    def _llm(
+        self, event: LlmEvent, requests: int, now: float, wall: float
+    ) -> tuple[list[Any], Entity, tuple[str, ...]]:
+        """Counts ``requests`` requests with the event's tokens and spend; the agent's values, the model, its key."""
         values = self._agent(event.agent, event.agent_type, now, wall).values
         model, key = self._capped(MODEL, (event.provider, event.model), now)
-        model.values[M_DURATION].observe(self._llm_bounds, event.duration)
-        requests = _made(values, A_LLM_REQUESTS)
-        requests[key] = requests.get(key, 0) + 1
+        counted = _made(values, A_LLM_REQUESTS)
+        counted[key] = counted.get(key, 0) + requests
         by_type = _made(values, A_LLM_TOKENS)
         tokens = by_type.get(key) or by_type.setdefault(key, [0] * len(TOKEN_TYPES))
         tokens[0] += event.input_tokens
@@ -382,20 +404,22 @@ class Store:
         tokens[2] += event.cache_read_tokens
         tokens[3] += event.cache_write_tokens
         tokens[4] += event.reasoning_tokens
-        spent = event.cost if event.cost is not None else self._priced(event, key)
+        spent = event.cost if event.cost is not None else self._priced(event, key, requests)
         if spent is not None:
             costs = _made(values, A_LLM_COST)
             costs[key] = costs.get(key, 0.0) + spent
-        if event.reason is not None:
-            failures = _made(values, A_LLM_FAILURES)
-            by_class = failures.get(key) or failures.setdefault(key, [0] * len(self.classifier.names))
-            by_class[self.classifier.index(event.reason)] += 1
+        return values, model, key
 
-    def _priced(self, event: LlmRequest, key: tuple[str, ...]) -> float | None:
-        """The request's cost from the pricing table; None (and counted) for an unpriced model."""
+    def _llm_failed(self, values: list[Any], key: tuple[str, ...], reason: str, failures: int) -> None:
+        by_model = _made(values, A_LLM_FAILURES)
+        by_class = by_model.get(key) or by_model.setdefault(key, [0] * len(self.classifier.names))
+        by_class[self.classifier.index(reason)] += failures
+
+    def _priced(self, event: LlmEvent, key: tuple[str, ...], requests: int) -> float | None:
+        """The tokens' cost from the pricing table; None (and the requests counted) for an unpriced model."""
         price = self.pricing.price(event.provider, event.model)
         if price is None:
-            self.stats.unpriced[key] += 1
+            self.stats.unpriced[key] += requests
             return None
         return cost(
             price,
