@@ -51,6 +51,7 @@ class Plan:
     """The events a request makes countable now, and how memory changes once they are applied."""
 
     ready: list[Event]
+    inference_services: set[str]  # services whose inference spans these are (their metrics are not counted)
     traces: dict[bytes, _Trace]  # the new state of each trace the request touched (empty: forget it)
     attributed: collections.Counter[str]
 
@@ -95,7 +96,7 @@ class Attribution:
                     ready.append(_for(pending.event, agent))  # type: ignore[arg-type]
                     attributed["ancestor"] += 1
             traces[trace] = state if state.held else _Trace()
-        return Plan(ready, traces, attributed)
+        return Plan(ready, mapped.inference_services, traces, attributed)
 
     def commit(self, plan: Plan) -> list[Event]:
         """Remember what ``plan`` holds; the events released early because memory is full."""

@@ -169,6 +169,9 @@ class Otlp(_Section):
     # OTLP metrics (gen_ai.client.*) from a service that sent GenAI spans within this window are
     # not counted: the spans already were, with their agent (an app exporting both counts once).
     spans_win_window: Seconds = Seconds(600)
+    # Cumulative OTLP metric streams (service, metric, attributes) whose last point is kept to
+    # turn the next into an increment; points of new streams past it are rejected.
+    max_metric_streams: Positive = 10_000
 
 
 DEFAULT_ERROR_CLASSES = [

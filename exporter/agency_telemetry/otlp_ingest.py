@@ -13,13 +13,25 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from .attribution import Attribution, Plan
 from .config import Config
+from .datapoints import PointMapper, SpanServices
 from .decoder import EventDecoder, InvalidBatch
 from .events import Event, TaskStarted
 from .ingest import Batch
-from .otlp import JSON, MEDIA_TYPES, check_media_type, decode_traces, encode, status, traces_response
+from .otlp import (
+    JSON,
+    MEDIA_TYPES,
+    check_media_type,
+    decode_metrics,
+    decode_traces,
+    encode,
+    metrics_response,
+    status,
+    traces_response,
+)
 from .refusals import refusal_headers, refusal_status
 from .selfmetrics import SelfMetrics
 from .spans import SpanMapper
@@ -79,22 +91,26 @@ class _OtlpReader:
 class OtlpTraces(_OtlpReader):
     """``POST /v1/traces``: GenAI spans as tasks, LLM requests and tool calls (:mod:`spans`)."""
 
-    def __init__(self, config: Config, self_metrics: SelfMetrics, attribution: Attribution) -> None:
+    def __init__(
+        self, config: Config, self_metrics: SelfMetrics, attribution: Attribution, services: SpanServices
+    ) -> None:
         super().__init__(config, self_metrics)
         self.mapper = SpanMapper(config, self.decoder)
         self.attribution = attribution
+        self.services = services
 
     def read(self, body: bytes, media_type: str) -> Batch:
         request = decode_traces(body, media_type)
         self._check_size(sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans), "spans")
         mapped = self.mapper.map(request)
-        self.self_metrics.otlp_spans(mapped.spans, mapped.ignored, mapped.rejected)
+        self.self_metrics.otlp_received("traces", mapped.spans, mapped.ignored, mapped.rejected)
         plan = self.attribution.plan(mapped)
         return Batch(plan.ready, mapped.rejected, mapped.problems, plan=plan)
 
     def apply(self, store: Store, batch: Batch) -> Applied:
         applied = self._apply_fitting(store, batch.events, batch)
         plan: Plan = batch.plan
+        self.services.saw(plan.inference_services)
         released = self.attribution.commit(plan)
         if released:
             self._apply_fitting(store, released, Batch([]))
@@ -110,6 +126,48 @@ class OtlpTraces(_OtlpReader):
         released = self.attribution.expire()
         if released:
             self._apply_fitting(store, released, Batch([]))
+
+
+class OtlpMetrics(_OtlpReader):
+    """``POST /v1/metrics``: the GenAI client histograms as LLM usage (:mod:`datapoints`)."""
+
+    def __init__(self, config: Config, self_metrics: SelfMetrics, services: SpanServices) -> None:
+        super().__init__(config, self_metrics)
+        self.mapper = PointMapper(config, self.decoder, services)
+        self.services = services
+        self.stream_ttl = config.expiry.agent_ttl
+
+    def read(self, body: bytes, media_type: str) -> Batch:
+        request = decode_metrics(body, media_type)
+        self._check_size(_points(request), "data points")
+        mapped = self.mapper.map(request)
+        self.self_metrics.otlp_received("metrics", mapped.points, mapped.ignored, mapped.rejected, mapped.superseded)
+        return Batch(mapped.events, mapped.rejected, mapped.problems, plan=mapped)
+
+    def apply(self, store: Store, batch: Batch) -> Applied:
+        applied = self._apply_fitting(store, batch.events, batch)
+        self.mapper.commit(batch.plan)
+        return applied
+
+    def accepted(self, batch: Batch, applied: Applied, media_type: str) -> web.Response:
+        message = _message(batch.rejected, batch.problems, "data points")
+        body = encode(metrics_response(batch.rejected, message), media_type)
+        return web.Response(status=200, body=body, content_type=media_type)
+
+    def sweep(self) -> None:
+        """Forgets streams silent past ``expiry.agent_ttl``, and services whose spans stopped."""
+        self.mapper.forget(self.stream_ttl)
+        self.services.forget()
+
+
+def _points(request: ExportMetricsServiceRequest) -> int:
+    count = 0
+    for resource_metrics in request.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                count += len(getattr(metric, kind).data_points) if kind else 0
+    return count
 
 
 def _message(rejected: int, problems: list[str], what: str, shown: int = 5) -> str:

@@ -18,9 +18,10 @@ from aiohttp import web
 from . import __version__
 from .attribution import Attribution
 from .config import Config
+from .datapoints import SpanServices
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Exposition, accepts_gzip, wants_openmetrics
 from .ingest import Ingest, JsonEvents
-from .otlp_ingest import OtlpTraces
+from .otlp_ingest import OtlpMetrics, OtlpTraces
 from .reload import POLL_SECONDS, Reloadable
 from .selfmetrics import SelfMetrics
 from .store import Store
@@ -99,7 +100,7 @@ def landing(config: Config) -> Any:
 <ul>
 <li><a href="/metrics">/metrics</a> — Prometheus text or OpenMetrics</li>
 <li><code>POST /v1/events</code> — JSON object, JSON array or NDJSON</li>
-<li><code>POST /v1/traces</code> — OTLP/HTTP traces (protobuf or JSON) with the GenAI conventions</li>
+<li><code>POST /v1/traces</code>, <code>POST /v1/metrics</code> — OTLP/HTTP with the GenAI conventions</li>
 <li><a href="/healthz">/healthz</a> — liveness</li>
 <li><a href="/readyz">/readyz</a> — readiness</li>
 </ul>
@@ -160,14 +161,18 @@ def create_app(config: Config, store: Store | None = None) -> web.Application:
     app.router.add_post("/v1/events", ingest.route(JsonEvents(config)))
     attribution = Attribution(config.otlp.attribution_hold, config.otlp.max_held_spans, store.clock)
     self_metrics.watch_attribution(attribution)
-    traces = OtlpTraces(config, self_metrics, attribution)
+    services = SpanServices(config.otlp.spans_win_window)
+    traces = OtlpTraces(config, self_metrics, attribution, services)
+    metrics_reader = OtlpMetrics(config, self_metrics, services)
     app.router.add_post("/v1/traces", ingest.route(traces))
+    app.router.add_post("/v1/metrics", ingest.route(metrics_reader))
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz(ingest))
     app.router.add_get("/", landing(config))
     app.cleanup_ctx.append(_periodic(config.expiry.sweep_interval, store.expire))
     app.cleanup_ctx.append(_periodic(ATTRIBUTION_SWEEP_SECONDS, partial(traces.sweep, store)))
+    app.cleanup_ctx.append(_periodic(config.expiry.sweep_interval, metrics_reader.sweep))
     for reloadable in watched:
         app.cleanup_ctx.append(_periodic(POLL_SECONDS, reloadable.check))
     return app

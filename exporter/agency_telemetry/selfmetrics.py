@@ -22,6 +22,8 @@ from .refusals import INGEST_REFUSALS, WEB_REFUSALS
 from .reload import Reloadable
 from .store import Store
 
+OUTCOMES = ("mapped", "ignored", "rejected")  # of OTLP spans and data points; metrics may also be superseded
+
 # In the text format every counter's `_created` would be one more gauge series, which
 # Prometheus stores and nobody queries; the agent series do not have them either.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -72,12 +74,13 @@ class SelfMetrics:
         self.otlp_items = Counter(
             "agency_exporter_otlp_items",
             "OTLP spans and data points received, by signal and outcome: mapped to events, ignored "
-            "(not GenAI), or rejected (invalid; the answer's partial_success says why).",
+            "(not GenAI), rejected (invalid; the answer's partial_success says why), or superseded "
+            "(GenAI metrics of a service whose spans are counted).",
             ["signal", "outcome"],
             registry=self.registry,
         )
-        for signal in ("traces", "metrics"):
-            for outcome in ("mapped", "ignored", "rejected"):
+        for signal, outcomes in (("traces", OUTCOMES), ("metrics", (*OUTCOMES, "superseded"))):
+            for outcome in outcomes:
                 self.otlp_items.labels(signal, outcome)
         for refusal in INGEST_REFUSALS:
             self.events_rejected.labels(refusal.reason)
@@ -110,11 +113,14 @@ class SelfMetrics:
         if events:
             self.events_rejected.labels(reason).inc(events)
 
-    def otlp_spans(self, spans: int, ignored: int, rejected: int) -> None:
-        spans_total = self.otlp_items
-        spans_total.labels("traces", "ignored").inc(ignored)
-        spans_total.labels("traces", "rejected").inc(rejected)
-        spans_total.labels("traces", "mapped").inc(spans - ignored - rejected)
+    def otlp_received(self, signal: str, items: int, ignored: int, rejected: int, superseded: int = 0) -> None:
+        """Counts a request's spans or data points by outcome."""
+        counted = self.otlp_items
+        counted.labels(signal, "ignored").inc(ignored)
+        counted.labels(signal, "rejected").inc(rejected)
+        if superseded:
+            counted.labels(signal, "superseded").inc(superseded)
+        counted.labels(signal, "mapped").inc(max(0, items - ignored - rejected - superseded))
 
 
 class _StoreCollector(Collector):

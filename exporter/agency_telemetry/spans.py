@@ -71,6 +71,7 @@ class MappedSpans:
     pending: list[Pending] = field(default_factory=list)
     links: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)  # trace → span → parent (b"": a root)
     agents: dict[bytes, dict[bytes, tuple[str, str | None]]] = field(default_factory=dict)  # trace → span → agent
+    inference_services: set[str] = field(default_factory=set)  # services that sent inference spans
     spans: int = 0
     ignored: int = 0  # spans that are none of the above and carry no agency.* event
     rejected: int = 0  # spans of which something could not be used
@@ -149,6 +150,8 @@ class SpanMapper:
             _set(body, "agent_type", agent_type)
             items.append(_Item(body, index, where, trace, None, fallback))
         elif operation in INFERENCE_OPERATIONS or operation == TOOL_OPERATION:
+            if service is not None and operation != TOOL_OPERATION:
+                mapped.inference_services.add(service)
             body = _inference(attrs) if operation != TOOL_OPERATION else _tool(attrs)
             body["duration"] = duration
             if failed:

@@ -11,7 +11,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.metrics import Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
@@ -79,3 +82,47 @@ def agent_run(tracer: Tracer, agent: str, *, tokens: tuple[int, int] = (120, 30)
             tracer, "execute_tool search", **{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"}
         ):
             pass
+
+
+def meter_provider(
+    endpoint: str, service: str = "agents-app", delta: bool = False, **resource: Any
+) -> tuple[MeterProvider, PeriodicExportingMetricReader]:
+    """A meter provider exporting on force_flush only (gzip protobuf), cumulative unless ``delta``."""
+    temporality = {Histogram: AggregationTemporality.DELTA} if delta else {}
+    exporter = OTLPMetricExporter(
+        endpoint=f"{endpoint}/v1/metrics",
+        compression=Compression.Gzip,
+        timeout=5,
+        preferred_temporality=temporality,  # type: ignore[arg-type]
+    )
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    resource_ = Resource.create({"service.name": service, **resource})
+    return MeterProvider(resource=resource_, metric_readers=[reader]), reader
+
+
+# The GenAI conventions' advised bucket bounds of gen_ai.client.operation.duration.
+DURATION_BOUNDS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+
+
+class GenAiClientMetrics:
+    """The two client histograms an instrumented LLM client records per request."""
+
+    def __init__(self, provider: MeterProvider) -> None:
+        meter = provider.get_meter("genai-client")
+        self.duration = meter.create_histogram(
+            "gen_ai.client.operation.duration", unit="s", explicit_bucket_boundaries_advisory=DURATION_BOUNDS
+        )
+        self.tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}")
+
+    def request(self, seconds: float, input_tokens: int, output_tokens: int, error: str | None = None) -> None:
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o-mini",
+        }
+        if error is not None:
+            self.duration.record(seconds, {**attributes, "error.type": error})
+            return
+        self.duration.record(seconds, attributes)
+        self.tokens.record(input_tokens, {**attributes, "gen_ai.token.type": "input"})
+        self.tokens.record(output_tokens, {**attributes, "gen_ai.token.type": "output"})
