@@ -248,7 +248,9 @@ async def test_demo_feeds_every_event_type_and_passes_promtool(spawn: Callable[.
     assert not missing, f"no series for {sorted(missing)} after 10 s:\n{running.output()}"
     # The simulator speaks the public API: none of its batches may be refused.
     assert sum(v for (n, _), v in samples(text).items() if n == "agency_exporter_requests_rejected_total") == 0
-    assert value(text, "agency_exporter_tracked", kind="agent") == 24
+    assert value(text, "agency_exporter_tracked", kind="agent") == 24 + 4  # and four sending OTLP spans
+    assert value(text, "agency_exporter_otlp_items_total", signal="traces", outcome="rejected") == 0
+    assert value(text, "agency_exporter_otlp_items_total", signal="traces", outcome="mapped") > 0
     assert await asyncio.to_thread(promtool_check_metrics, text) == (0, "", "")
     running.proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(running.proc.wait(), timeout=10) == 0, running.output()

@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from agency_telemetry.routes import INGEST
+from agency_telemetry.simulator import FleetSimulator
 
 from support import otel
 from support.exporter import Exporter
@@ -265,3 +266,24 @@ async def test_tokens_and_shutdown_guard_traces_too(make_exporter, tmp_path):
     assert resp.status == 503
     assert int(resp.headers["Retry-After"]) >= 1
     status_pb2.Status.FromString(await resp.read())
+
+
+def total(text: str, name: str, agent: str) -> float:
+    """The sum of an agent's samples of ``name`` over its other labels."""
+    return sum(v for (n, labels), v in agent_samples(text).items() if n == name and dict(labels)["agent"] == agent)
+
+
+async def test_the_demo_fleets_otlp_traffic_is_accepted_whole(exporter):
+    simulator = FleetSimulator("http://unused", agents=0, otel_agents=4)
+    resp = await post(exporter, simulator.otel_batch(everything=True))
+    assert resp.status == 200
+    assert not ExportTraceServiceResponse.FromString(await resp.read()).HasField("partial_success")
+    text = await exporter.metrics()
+    for agent in simulator.otel_fleet:
+        assert value(text, "agency_agent_tasks_total", agent=agent.name, agent_type=agent.kind) == 1
+        assert total(text, "agency_agent_llm_cost_usd_total", agent.name) > 0  # the spans carry their cost
+        assert total(text, "agency_agent_llm_requests_total", agent.name) >= 1
+    failing = simulator.otel_fleet[0].name
+    assert total(text, "agency_agent_task_failures_total", failing) == 1
+    assert total(text, "agency_agent_llm_request_failures_total", failing) >= 1
+    assert value(text, "agency_exporter_otlp_attributions_total", via="service") == 0

@@ -5,6 +5,10 @@ heart-beating, tasks starting and finishing (durations drawn per agent type, fai
 every error class), councils debating and reaching (or missing) consensus, occasional
 constitutional violations, coordination sessions, business outcomes, decisions scored
 against the truth, queues filling and draining, and agents raising and resolving alerts.
+
+A few more agents are instrumented with OpenTelemetry instead: their tasks arrive as OTLP
+spans (``POST /v1/traces``, protobuf) in the GenAI conventions' shape — an ``invoke_agent``
+span with its ``chat`` and ``execute_tool`` children, children first.
 """
 
 from __future__ import annotations
@@ -15,12 +19,18 @@ import itertools
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 log = logging.getLogger(__name__)
+NDJSON = "application/x-ndjson"
+PROTOBUF = "application/x-protobuf"
 
 # agent type -> (median task seconds, failure probability, capacity). A healthy fleet: durations
 # are lognormal (sigma 0.6, so P95 ≈ 2.7 times the median) and stay under each type's latency objective
@@ -234,10 +244,91 @@ def alert(alert_id: str, agent: Agent) -> dict[str, Any]:
 # --- the demo fleet ------------------------------------------------------------------------
 
 
+# --- agents instrumented with OpenTelemetry ---------------------------------------------------
+
+OTEL_SERVICE = "otel-assistants"
+NANOSECONDS = 10**9
+
+
+def otel_traces(rng: random.Random, agents: list[Agent], now_ns: int, everything: bool = False) -> bytes:
+    """An OTLP request with one task trace for about half of ``agents`` (all when ``everything``)."""
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    _attributes(resource_spans.resource.attributes, {"service.name": OTEL_SERVICE})
+    spans = resource_spans.scope_spans.add().spans
+    for agent in agents:
+        if everything or rng.random() < 0.5:
+            spans.extend(_agent_trace(rng, agent, now_ns, fail=everything and agent is agents[0]))
+    return request.SerializeToString()
+
+
+def _agent_trace(rng: random.Random, agent: Agent, now_ns: int, fail: bool) -> list[Span]:
+    """Children first, as an SDK exports them: one or two model calls, maybe a tool call, then the task."""
+    median, failure_rate, _ = AGENT_PROFILES[agent.kind]
+    length = int(rng.lognormvariate(0, 0.6) * median * NANOSECONDS)
+    task = Span(trace_id=rng.randbytes(16), span_id=rng.randbytes(8), name=f"invoke_agent {agent.name}")
+    _timed(task, now_ns - length, length, fail or rng.random() < failure_rate)
+    attributes = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent.name}
+    _attributes(task.attributes, {**attributes, "agency.agent.type": agent.kind})
+    if task.status.code == Status.STATUS_CODE_ERROR:
+        _attributes(task.attributes, {"error.type": "TimeoutError"})
+    children = [_chat(rng, agent, task, fail) for _ in range(rng.randint(1, 2))]
+    if fail or rng.random() < 0.5:
+        event = tool_call(rng, agent, failure_rate=1.0 if fail else 0.02)
+        tool = _child(rng, task, f"execute_tool {event['tool']}", event)
+        _attributes(tool.attributes, {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": event["tool"]})
+        children.append(tool)
+    return [*children, task]
+
+
+def _chat(rng: random.Random, agent: Agent, task: Span, fail: bool) -> Span:
+    event = llm_request(rng, agent, failure_rate=1.0 if fail else 0.01)
+    chat = _child(rng, task, f"chat {event['model']}", event)
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": event["provider"],
+        "gen_ai.request.model": event["model"],
+        "gen_ai.usage.input_tokens": event["input_tokens"],
+        "gen_ai.usage.output_tokens": event["output_tokens"],
+        "gen_ai.usage.cache_read.input_tokens": event["cache_read_tokens"],
+        "gen_ai.usage.cost": event["cost"],
+    }
+    _attributes(chat.attributes, {**attributes, **({"error.type": "RateLimitError"} if "reason" in event else {})})
+    return chat
+
+
+def _child(rng: random.Random, parent: Span, name: str, event: dict[str, Any]) -> Span:
+    """A span under ``parent`` for the JSON ``event`` drawn for it (its duration and failure)."""
+    span = Span(trace_id=parent.trace_id, span_id=rng.randbytes(8), parent_span_id=parent.span_id, name=name)
+    length = parent.end_time_unix_nano - parent.start_time_unix_nano
+    _timed(
+        span, parent.start_time_unix_nano + rng.randint(0, length // 2), int(event["duration"] * 1e6), "reason" in event
+    )
+    return span
+
+
+def _timed(span: Span, start: int, length: int, failed: bool) -> None:
+    span.start_time_unix_nano, span.end_time_unix_nano = start, start + length
+    if failed:
+        span.status.code = Status.STATUS_CODE_ERROR
+
+
+def _attributes(target: Any, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        attribute: KeyValue = target.add(key=key)
+        if isinstance(value, str):
+            attribute.value.string_value = value
+        elif isinstance(value, int):
+            attribute.value.int_value = value
+        else:
+            attribute.value.double_value = value
+
+
 @dataclass
 class FleetSimulator:
     url: str  # the exporter's base URL
     agents: int = 24
+    otel_agents: int = 4  # more agents, instrumented with OpenTelemetry: their tasks arrive as OTLP spans
     tick: float = 0.5
     seed: int = 7
     rng: random.Random = field(init=False)
@@ -245,6 +336,8 @@ class FleetSimulator:
     # traffic is the same with or without them.
     llm_rng: random.Random = field(init=False)
     fleet: list[Agent] = field(init=False)
+    otel_fleet: list[Agent] = field(init=False)
+    otel_rng: random.Random = field(init=False)
     _ids: itertools.count[int] = field(init=False, default_factory=itertools.count)
     _queue_depth: dict[str, int] = field(init=False, default_factory=dict)
     _open_alerts: set[str] = field(init=False, default_factory=set)
@@ -254,6 +347,10 @@ class FleetSimulator:
         self.rng = random.Random(self.seed)
         self.llm_rng = random.Random(self.seed + 1)
         self.fleet = [agent_named(i) for i in range(self.agents)]
+        self.otel_fleet = [
+            Agent(f"otel-{agent.name}", agent.kind) for agent in map(agent_named, range(self.otel_agents))
+        ]
+        self.otel_rng = random.Random(self.seed + 2)
 
     def first_batch(self) -> list[dict[str, Any]]:
         """Registrations, and one event of every type so every family has series at once."""
@@ -312,19 +409,26 @@ class FleetSimulator:
         """Send a batch every tick until ``stop`` is set (or forever)."""
         stop = stop or asyncio.Event()
         async with aiohttp.ClientSession(base_url=self.url) as session:
-            batch = self.first_batch()
+            batch, traces = self.first_batch(), self.otel_batch(everything=True)
             while not stop.is_set():
-                if await self._send(session, batch):
+                if await self._send(session, "/v1/events", "\n".join(map(json.dumps, batch)), NDJSON):
                     batch = self.tick_batch()
+                if traces and await self._send(session, "/v1/traces", traces, PROTOBUF):
+                    traces = self.otel_batch()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.tick)
 
-    async def _send(self, session: aiohttp.ClientSession, batch: list[dict[str, Any]]) -> bool:
+    def otel_batch(self, everything: bool = False) -> bytes:
+        """The OTLP request of this tick's traces from the OpenTelemetry agents (empty: none)."""
+        if not self.otel_fleet:
+            return b""
+        return otel_traces(self.otel_rng, self.otel_fleet, time.time_ns(), everything)
+
+    async def _send(self, session: aiohttp.ClientSession, path: str, body: str | bytes, media_type: str) -> bool:
         """True when the batch is done with: accepted, or rejected for good (so not resent)."""
-        body = "\n".join(json.dumps(event) for event in batch)
         try:
-            async with session.post("/v1/events", data=body, headers={"Content-Type": "application/x-ndjson"}) as resp:
-                if resp.status != 202:
+            async with session.post(path, data=body, headers={"Content-Type": media_type}) as resp:
+                if resp.status >= 300:
                     log.warning("simulator batch rejected: %s %s", resp.status, await resp.text())
                 return resp.status < 500
         except aiohttp.ClientError as exc:
