@@ -34,9 +34,10 @@ def request(
 
 
 def step(attribution: Attribution, mapped: MappedSpans) -> list[str]:
+    """The agents of the events countable after ``mapped``: its own and earlier requests' alike."""
     plan = attribution.plan(mapped)
     attribution.commit(plan)
-    return [event.agent for event in plan.ready]  # type: ignore[attr-defined]
+    return [event.agent for event in [*plan.ready, *(event for _, event in plan.released)]]  # type: ignore[attr-defined]
 
 
 def test_a_grandchild_waits_across_requests_for_its_agent_through_an_intermediate_span():
@@ -71,7 +72,7 @@ def test_held_events_count_for_their_fallback_once_the_hold_has_passed():
     clock.now += 20
     step(attribution, request({b"b": b"gone"}, pending=[llm(b"gone")]))
     clock.now += 15
-    assert [e.agent for e in attribution.expire()] == ["svc"]  # type: ignore[attr-defined]  # only the first
+    assert [event.agent for _, event in attribution.expire()] == ["svc"]  # type: ignore[attr-defined]  # the first
     assert attribution.held == 1
     clock.now += 20
     assert len(attribution.expire()) == 1
@@ -95,6 +96,14 @@ def test_a_plan_not_committed_changes_nothing():
     attribution = Attribution(30, 1000, Clock())
     attribution.plan(request({b"llm": b"step"}, pending=[llm(b"step")]))
     assert attribution.held == 0 and attribution.size == 0
+
+
+def test_events_of_an_earlier_request_come_back_with_their_sender():
+    attribution = Attribution(30, 1000, Clock())
+    step(attribution, request({b"llm": b"agent"}, pending=[llm(b"agent")._replace(sender="token-a")]))
+    plan = attribution.plan(request({b"agent": b""}, {b"agent": "planner"}))
+    assert plan.ready == []
+    assert [(sender, event.agent) for sender, event in plan.released] == [("token-a", "planner")]  # type: ignore[attr-defined]
 
 
 def test_a_cycle_of_parent_ids_ends_the_search():

@@ -268,6 +268,22 @@ async def test_tokens_and_shutdown_guard_traces_too(make_exporter, tmp_path):
     status_pb2.Status.FromString(await resp.read())
 
 
+async def test_a_held_span_released_later_stays_within_its_own_tokens_scope(make_exporter, tmp_path):
+    tokens = tmp_path / "tokens.yml"
+    tokens.write_text("tokens:\n  - name: app\n    token: a-long-enough-secret\n    agents: ['judge-*']\n")
+    exporter = await make_exporter(f"ingest_tokens_file: {tokens}\notlp:\n  attribution_hold: 0.2s\n")
+    orphan = json_request(json_span("chat", "0000000000000001", "00000000000000aa", **LLM), service="billing")
+    resp = await post(exporter, orphan, "application/json", Authorization="Bearer a-long-enough-secret")
+    assert resp.status == 200  # nothing is counted yet: its agent is not known
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        text = await exporter.metrics()
+        if value(text, "agency_exporter_otlp_held", what="events") == 0:
+            break
+    assert value(text, "agency_exporter_events_rejected_total", reason="forbidden") == 1
+    assert not [key for key in agent_samples(text) if dict(key[1]).get("agent") == "billing"]
+
+
 def total(text: str, name: str, agent: str) -> float:
     """The sum of an agent's samples of ``name`` over its other labels."""
     return sum(v for (n, labels), v in agent_samples(text).items() if n == name and dict(labels)["agent"] == agent)

@@ -11,6 +11,8 @@ count under their fallback at once. Everything is counted in :attr:`Attribution.
 
 Work on a request is planned (:meth:`Attribution.plan`) without changing anything, and the plan
 committed only once the store has applied its events, so a refused request changes nothing here.
+Events released after their own request (attributed by a later one, or past the hold) come with
+the sender of their own request (:attr:`spans.Pending.sender`), whose token scope they must pass.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -31,6 +34,7 @@ ATTRIBUTION_WAYS = ("ancestor", "agent_name", "service")
 RELEASE_REASONS = ("hold_expired", "memory_full")
 
 Agent = tuple[str, str | None]
+Released = tuple[Any, Event]  # (sender, event) of an event released after its own request
 
 
 @dataclass
@@ -50,7 +54,8 @@ class _Trace:
 class Plan:
     """The events a request makes countable now, and how memory changes once they are applied."""
 
-    ready: list[Event]
+    ready: list[Event]  # of the request's own spans
+    released: list[Released]  # of earlier requests' spans, attributed now
     inference_services: set[str]  # services whose inference spans these are (their metrics are not counted)
     traces: dict[bytes, _Trace]  # the new state of each trace the request touched (empty: forget it)
     attributed: collections.Counter[str]
@@ -74,31 +79,33 @@ class Attribution:
     def plan(self, mapped: MappedSpans) -> Plan:
         now = self.clock()
         ready = list(mapped.ready)
+        released: list[Released] = []
         attributed: collections.Counter[str] = collections.Counter()
-        waiting: dict[bytes, list[tuple[float, Pending]]] = {}
+        waiting: dict[bytes, list[tuple[float, Pending, bool]]] = {}  # (since, event, of this request)
         for trace in {*mapped.links, *(p.trace for p in mapped.pending)}:
             known = self.traces.get(trace)
             if known is not None:
-                waiting[trace] = list(known.held)
+                waiting[trace] = [(since, pending, False) for since, pending in known.held]
         for pending in mapped.pending:
-            waiting.setdefault(pending.trace, []).append((now, pending))
+            waiting.setdefault(pending.trace, []).append((now, pending, True))
         traces: dict[bytes, _Trace] = {}
         for trace, held in waiting.items():
             state = self._merged(trace, mapped)
-            for since, pending in held:
+            for since, pending, own in held:
                 agent = _resolve(state, pending.start)
                 if agent is None:
                     state.held.append((since, pending))
-                elif agent is ROOT:
-                    ready.append(pending.event)
-                    attributed[pending.fallback] += 1
+                    continue
+                event = pending.event if agent is ROOT else _for(pending.event, agent)  # type: ignore[arg-type]
+                attributed[pending.fallback if agent is ROOT else "ancestor"] += 1
+                if own:
+                    ready.append(event)
                 else:
-                    ready.append(_for(pending.event, agent))  # type: ignore[arg-type]
-                    attributed["ancestor"] += 1
+                    released.append((pending.sender, event))
             traces[trace] = state if state.held else _Trace()
-        return Plan(ready, mapped.inference_services, traces, attributed)
+        return Plan(ready, released, mapped.inference_services, traces, attributed)
 
-    def commit(self, plan: Plan) -> list[Event]:
+    def commit(self, plan: Plan) -> list[Released]:
         """Remember what ``plan`` holds; the events released early because memory is full."""
         for trace, state in plan.traces.items():
             old = self.traces.pop(trace, None)
@@ -107,15 +114,15 @@ class Attribution:
                 self.traces[trace] = state
                 self.size += state.size
         self.counts.update(plan.attributed)
-        released: list[Event] = []
+        released: list[Released] = []
         while self.size > self.max_held and self.traces:
             released.extend(self._release(next(iter(self.traces)), "memory_full"))
         return released
 
-    def expire(self) -> list[Event]:
+    def expire(self) -> list[Released]:
         """Events held past the hold, under their fallback agent."""
         deadline = self.clock() - self.hold
-        released: list[Event] = []
+        released: list[Released] = []
         for key in [k for k, trace in self.traces.items() if trace.held[0][0] <= deadline]:
             trace = self.traces[key]
             due = [p for since, p in trace.held if since <= deadline]
@@ -127,16 +134,16 @@ class Attribution:
                 del self.traces[key]
         return released
 
-    def _release(self, key: bytes, why: str) -> list[Event]:
+    def _release(self, key: bytes, why: str) -> list[Released]:
         trace = self.traces.pop(key)
         self.size -= trace.size
         return self._fallback([pending for _, pending in trace.held], why)
 
-    def _fallback(self, due: list[Pending], why: str) -> list[Event]:
+    def _fallback(self, due: list[Pending], why: str) -> list[Released]:
         self.counts[why] += len(due)
         for pending in due:
             self.counts[pending.fallback] += 1
-        return [pending.event for pending in due]
+        return [(pending.sender, pending.event) for pending in due]
 
     def _merged(self, trace: bytes, mapped: MappedSpans) -> _Trace:
         known = self.traces.get(trace)

@@ -43,8 +43,9 @@ class Reader(Protocol):
     def check_media_type(self, media_type: str) -> None:
         """Raises InvalidBatch for a media type this reader does not read."""
 
-    def read(self, body: bytes, media_type: str) -> Batch:
-        """The request's events; raises InvalidBatch when nothing of it can be used."""
+    def read(self, body: bytes, media_type: str, token: Token | None) -> Batch:
+        """The request's events; raises InvalidBatch when nothing of it can be used. ``token``
+        (the request's, if tokens are configured) is for events the reader keeps for later."""
 
     def apply(self, store: Store, batch: Batch) -> Applied:
         """Applies the batch; raises LimitExceeded when the batch is refused whole."""
@@ -74,7 +75,7 @@ class JsonEvents:
     def check_media_type(self, media_type: str) -> None:
         check_media_type(media_type)
 
-    def read(self, body: bytes, media_type: str) -> Batch:
+    def read(self, body: bytes, media_type: str, token: Token | None) -> Batch:
         return Batch(self.decoder.decode(body, media_type))
 
     def apply(self, store: Store, batch: Batch) -> Applied:
@@ -169,7 +170,7 @@ class Ingest:
             message = f"the body did not arrive within {self.body_timeout:g} s (limits.body_timeout)"
             return refuse("body_timeout", message)
         try:
-            batch = reader.read(body, media_type)
+            batch = reader.read(body, media_type, token)
             if token is not None:
                 refusal = self._authorize(token, batch.events, refuse)
                 if refusal is not None:

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from .attribution import Attribution, Plan
+from .attribution import Attribution, Plan, Released
 from .config import Config
 from .datapoints import PointMapper, SpanServices
 from .decoder import EventDecoder, InvalidBatch
@@ -36,6 +36,7 @@ from .refusals import refusal_headers, refusal_status
 from .selfmetrics import SelfMetrics
 from .spans import SpanMapper
 from .store import Applied, Store
+from .tokens import Forbidden, Token, Tokens
 
 
 class _OtlpReader:
@@ -99,10 +100,12 @@ class OtlpTraces(_OtlpReader):
         self.attribution = attribution
         self.services = services
 
-    def read(self, body: bytes, media_type: str) -> Batch:
+    def read(self, body: bytes, media_type: str, token: Token | None) -> Batch:
         request = decode_traces(body, media_type)
         self._check_size(sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans), "spans")
         mapped = self.mapper.map(request)
+        if token is not None:
+            mapped.pending = [pending._replace(sender=token) for pending in mapped.pending]
         self.self_metrics.otlp_received("traces", mapped.spans, mapped.ignored, mapped.rejected)
         plan = self.attribution.plan(mapped)
         return Batch(plan.ready, mapped.rejected, mapped.problems, plan=plan)
@@ -111,9 +114,7 @@ class OtlpTraces(_OtlpReader):
         applied = self._apply_fitting(store, batch.events, batch)
         plan: Plan = batch.plan
         self.services.saw(plan.inference_services)
-        released = self.attribution.commit(plan)
-        if released:
-            self._apply_fitting(store, released, Batch([]))
+        self._apply_released(store, plan.released + self.attribution.commit(plan))
         return applied
 
     def accepted(self, batch: Batch, applied: Applied, media_type: str) -> web.Response:
@@ -123,9 +124,22 @@ class OtlpTraces(_OtlpReader):
 
     def sweep(self, store: Store) -> None:
         """Counts the events held past ``otlp.attribution_hold`` under their fallback agent."""
-        released = self.attribution.expire()
-        if released:
-            self._apply_fitting(store, released, Batch([]))
+        self._apply_released(store, self.attribution.expire())
+
+    def _apply_released(self, store: Store, released: list[Released]) -> None:
+        """Applies events of earlier requests that are countable now, each within the scope of
+        the token that sent it (one outside is dropped and counted as forbidden)."""
+        allowed = [event for sender, event in released if sender is None or self._in_scope(sender, event)]
+        if allowed:
+            self._apply_fitting(store, allowed, Batch([]))
+
+    def _in_scope(self, token: Token, event: Event) -> bool:
+        try:
+            Tokens.authorize(token, [event])
+        except Forbidden:
+            self.self_metrics.rejected_events("forbidden", 1)
+            return False
+        return True
 
 
 class OtlpMetrics(_OtlpReader):
@@ -137,7 +151,7 @@ class OtlpMetrics(_OtlpReader):
         self.services = services
         self.stream_ttl = config.expiry.agent_ttl
 
-    def read(self, body: bytes, media_type: str) -> Batch:
+    def read(self, body: bytes, media_type: str, token: Token | None) -> Batch:
         request = decode_metrics(body, media_type)
         self._check_size(_points(request), "data points")
         mapped = self.mapper.map(request)

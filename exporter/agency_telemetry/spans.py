@@ -60,6 +60,7 @@ class Pending(NamedTuple):
     trace: bytes
     start: bytes  # span id where the search begins: the parent of an LLM or tool span, a span event's own span
     fallback: str  # how the fallback agent was found: "agent_name" or "service"
+    sender: Any = None  # the ingest token of the request that brought it, checked when it is released later
 
 
 @dataclass
