@@ -303,3 +303,46 @@ async def test_the_demo_fleets_otlp_traffic_is_accepted_whole(exporter):
     assert total(text, "agency_agent_task_failures_total", failing) == 1
     assert total(text, "agency_agent_llm_request_failures_total", failing) >= 1
     assert value(text, "agency_exporter_otlp_attributions_total", via="service") == 0
+
+
+async def test_a_flood_of_models_and_tools_folds_into_other_and_counts_every_call(make_exporter):
+    exporter = await make_exporter("limits:\n  max_models: 2\n  max_tools: 1\n")
+    agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "busy"}
+    spans = [json_span("agent", "00000000000000ff", **agent)]
+    for n in range(5):
+        llm = {**LLM, "gen_ai.request.model": f"model-{n}"}
+        spans.append(json_span("chat", f"{n + 1:016x}", "00000000000000ff", **llm))
+        tool = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": f"tool-{n}"}
+        spans.append(json_span("tool", f"{n + 11:016x}", "00000000000000ff", **tool))
+    resp = await post(exporter, json_request(*spans), "application/json")
+    assert await resp.json() == {}
+    text = await exporter.metrics()
+    busy = {"agent": "busy", "agent_type": "unknown"}
+    assert value(text, "agency_agent_llm_requests_total", **busy, provider="other", model="other") == 3
+    assert value(text, "agency_agent_tool_calls_total", **busy, tool="other") == 4
+    assert total(text, "agency_agent_llm_requests_total", "busy") == 5
+    assert value(text, "agency_exporter_overflow_total", kind="model") == 3
+    assert value(text, "agency_exporter_overflow_total", kind="tool") == 4
+
+
+async def test_too_many_spans_in_one_request_is_refused_whole(make_exporter):
+    exporter = await make_exporter("limits:\n  max_events_per_batch: 2\n")
+    agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "a"}
+    body = json_request(*(json_span("agent", f"{n + 1:016x}", **agent) for n in range(3)))
+    resp = await post(exporter, body, "application/json")
+    assert resp.status == 413
+    assert "limits.max_events_per_batch" in (await resp.json())["message"]
+    assert value(await exporter.metrics(), "agency_agent_tasks_total", agent="a", agent_type="unknown") is None
+
+
+async def test_a_span_event_with_an_impossible_quantity_is_rejected(exporter):
+    span = json_span("deliberate", "0000000000000001")
+    fields = {"agency.council": "ethics", "agency.achieved": True, "agency.formation_time": "NaN s"}
+    span["events"] = [
+        {"name": "agency.consensus", "attributes": [{"key": k, "value": _json_value(v)} for k, v in fields.items()]}
+    ]
+    resp = await post(exporter, json_request(span), "application/json")
+    partial = (await resp.json())["partialSuccess"]
+    assert partial["rejectedSpans"] == "1"
+    assert "formation_time" in partial["errorMessage"]
+    assert value(await exporter.metrics(), "agency_council_consensus_attempts_total", council="ethics") is None
