@@ -123,6 +123,17 @@ function(c)
         ],
         min=0,
       ),
+      p.timeseries(
+        'OTLP spans and data points',
+        'OTLP items received per second by signal and outcome: mapped, ignored (not GenAI), rejected in a partial-success answer (lost: SDKs do not report it; AgencyExporterOtlpRejecting fires after %s), superseded (GenAI metrics of a service whose spans count). Held: child spans waiting for their invoke_agent ancestor.' % c['for'].exporterRejecting,
+        'suffix: /s',
+        [
+          q(rate('agency_exporter_otlp_items_total', 'signal, outcome'), '{{signal}} {{outcome}}'),
+          q(rate('agency_exporter_otlp_attributions_total', 'via'), 'attributed via {{via}}'),
+          q('sum(agency_exporter_otlp_held%s)' % sk('what="events"'), 'held now'),
+        ],
+        min=0,
+      ),
 
       p.row('Security'),
       p.timeseries(

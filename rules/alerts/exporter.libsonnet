@@ -38,6 +38,19 @@ local lib = import '../lib.libsonnet';
             dashboard:: 'exporter',
           },
           {
+            // OTLP clients cannot fix part of a request, so the exporter answers 200 with
+            // partial_success for items it cannot use; SDKs drop that answer unlogged.
+            alert: 'AgencyExporterOtlpRejecting',
+            expr: '%s > 0' % lib.sumRate(c, 'agency_exporter_otlp_items_total', w, ['outcome'], 'outcome="rejected"'),
+            'for': f.exporterRejecting,
+            labels: { severity: s.exporterRejecting, alert_type: 'system_health' },
+            annotations: {
+              summary: 'The exporter keeps rejecting OTLP spans or data points.',
+              description: 'The exporter rejected {{ $value | printf "%%.2f" }} OTLP {{ $labels.signal }} items per second over the last %s in partial-success answers; OpenTelemetry SDKs do not report those, so the items are lost without a trace on the client.' % w,
+            },
+            dashboard:: 'exporter',
+          },
+          {
             alert: 'AgencyExporterLimitNear',
             expr: std.join('\nor\n', [
               '(agency_exporter_tracked%s / ignoring (kind, limit) group_left agency_exporter_limit%s) > %g' % [
