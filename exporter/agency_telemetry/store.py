@@ -330,7 +330,12 @@ class Store:
         values = self._agent(event.agent, event.agent_type, now, wall).values
         values[A_TASKS] += 1
         values[A_ACTIVE] -= 1
-        values[A_DURATION].observe(self._duration_bounds, event.duration)
+        if event.trace_id is None:
+            values[A_DURATION].observe(self._duration_bounds, event.duration)
+        else:
+            values[A_DURATION].observe_with_exemplar(
+                self._duration_bounds, event.duration, event.trace_id, event.span_id, wall
+            )
         if event.quality_score is not None:
             quality = values[A_QUALITY]
             quality[0] += event.quality_score
@@ -343,13 +348,24 @@ class Store:
         values[A_TASKS] += 1
         values[A_ACTIVE] -= 1
         values[A_FAILURES][self.classifier.index(event.reason)] += 1
-        if event.duration is not None:
+        if event.duration is None:
+            return
+        if event.trace_id is None:
             values[A_DURATION].observe(self._duration_bounds, event.duration)
+        else:
+            values[A_DURATION].observe_with_exemplar(
+                self._duration_bounds, event.duration, event.trace_id, event.span_id, wall
+            )
 
     def _on_llm_request(self, event: LlmRequest, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
         model, key = self._capped(MODEL, (event.provider, event.model), now)
-        model.values[M_DURATION].observe(self._llm_bounds, event.duration)
+        if event.trace_id is None:
+            model.values[M_DURATION].observe(self._llm_bounds, event.duration)
+        else:
+            model.values[M_DURATION].observe_with_exemplar(
+                self._llm_bounds, event.duration, event.trace_id, event.span_id, wall
+            )
         requests = _made(values, A_LLM_REQUESTS)
         requests[key] = requests.get(key, 0) + 1
         by_type = _made(values, A_LLM_TOKENS)
@@ -386,7 +402,12 @@ class Store:
     def _on_tool_call(self, event: ToolCall, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
         tool, key = self._capped(TOOL, (event.tool,), now)
-        tool.values[T_DURATION].observe(self._tool_bounds, event.duration)
+        if event.trace_id is None:
+            tool.values[T_DURATION].observe(self._tool_bounds, event.duration)
+        else:
+            tool.values[T_DURATION].observe_with_exemplar(
+                self._tool_bounds, event.duration, event.trace_id, event.span_id, wall
+            )
         calls = _made(values, A_TOOL_CALLS)
         calls[key] = calls.get(key, 0) + 1
         if event.reason is not None:
