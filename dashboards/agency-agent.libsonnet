@@ -112,9 +112,9 @@ function(c)
       p.row('Latency'),
       p.heatmap(
         'Task duration heatmap',
-        "How many of the agent's tasks finished in each duration bucket (agency_agent_task_duration_seconds), per rate interval.",
+        "How many of the agent's tasks finished in each duration bucket (agency_agent_task_duration_seconds), per rate interval. Points are exemplars: the latest traced task of each bucket, with its trace_id.",
         's',
-        q('sum by (le) (rate(agency_agent_task_duration_seconds_bucket%s[$__rate_interval]))' % sa, '{{le}}', format='heatmap'),
+        q('sum by (le) (rate(agency_agent_task_duration_seconds_bucket%s[$__rate_interval]))' % sa, '{{le}}', format='heatmap', exemplar=true),
       ),
       p.timeseries(
         'Percentiles vs objective',

@@ -345,6 +345,21 @@ def test_panels_read_recording_rules_where_one_exists(name):
                 )
 
 
+# The histograms whose buckets carry exemplars (trace ids) in OpenMetrics.
+WITH_EXEMPLARS = {
+    "agency_agent_task_duration_seconds_bucket",
+    "agency_llm_request_duration_seconds_bucket",
+    "agency_tool_call_duration_seconds_bucket",
+}
+
+
+@by_file
+def test_queries_of_buckets_with_exemplars_ask_for_them(name):
+    for panel, target in targets(dashboards()[name]):
+        if any(metric in WITH_EXEMPLARS for _, metric, _ in rated(target["expr"])):
+            assert target.get("exemplar") is True, f"{panel['title']}: set exemplar=true on its query"
+
+
 @by_file
 def test_queries_read_only_exported_metrics_recorded_rules_and_builtins(name):
     known = exposed_metric_names() | recorded() | BUILTINS

@@ -281,3 +281,59 @@ def test_every_event_of_the_shared_table_decodes_alone_in_an_array_and_as_ndjson
     assert decoder.decode(ndjson(ONE_OF_EACH), NDJSON) == as_array
     assert [decoder.decode(json.dumps(e).encode(), JSON)[0] for e in ONE_OF_EACH] == as_array
     assert {type(event) for event in as_array} == set(EVENT_TYPES.values())
+
+
+TRACE_ID, SPAN_ID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+TRACED = {
+    "task_completed": {"agent": "a", "duration": 1},
+    "task_failed": {"agent": "a"},
+    "llm_request": {"agent": "a", "provider": "p", "model": "m", "duration": 1},
+    "tool_call": {"agent": "a", "tool": "t", "duration": 1},
+}
+
+
+@pytest.mark.parametrize("kind", TRACED)
+def test_traced_events_carry_a_trace_id_and_span_id(decoder, kind):
+    body = ndjson(
+        [
+            {"type": kind, **TRACED[kind], "trace_id": TRACE_ID, "span_id": SPAN_ID},
+            {"type": kind, **TRACED[kind], "trace_id": TRACE_ID},
+            {"type": kind, **TRACED[kind]},
+        ]
+    )
+    events = decoder.decode(body, NDJSON)
+    assert [(e.trace_id, e.span_id) for e in events] == [(TRACE_ID, SPAN_ID), (TRACE_ID, None), (None, None)]
+
+
+@pytest.mark.parametrize(
+    "case",  # (fields, the field named, what its message says)
+    [
+        ({"trace_id": "0" * 32}, "trace_id", "'00000000000000000000000000000000' is not a valid trace id"),
+        ({"trace_id": TRACE_ID.upper()}, "trace_id", "32 lowercase hex digits, not all zero"),
+        ({"trace_id": TRACE_ID[:-1]}, "trace_id", "32 lowercase hex digits"),
+        ({"trace_id": TRACE_ID + "\n"}, "trace_id", "is not a valid trace id"),
+        ({"trace_id": TRACE_ID[:-1] + "g"}, "trace_id", "is not a valid trace id"),
+        ({"trace_id": 42}, "trace_id", "got `int`: give 32 lowercase hex digits"),
+        ({"trace_id": TRACE_ID, "span_id": "0" * 16}, "span_id", "'0000000000000000' is not a valid span id"),
+        ({"trace_id": TRACE_ID, "span_id": TRACE_ID}, "span_id", "16 lowercase hex digits, not all zero"),
+        ({"span_id": SPAN_ID}, "span_id", "only allowed with trace_id"),
+    ],
+)
+@pytest.mark.parametrize("kind", TRACED)
+@pytest.mark.parametrize("media", [JSON, NDJSON])
+def test_bad_trace_ids_are_named_and_explained(decoder, case, kind, media):
+    fields, field, says = case
+    event = {"type": kind, **TRACED[kind], **fields}
+    batch = [{"type": "task_started", "agent": "ok"}, event]
+    body = json.dumps(batch) if media == JSON else ndjson(batch)
+    with pytest.raises(InvalidBatch) as info:
+        decoder.decode(body.encode() if isinstance(body, str) else body, media)
+    [problem] = info.value.problems
+    assert (problem.index, problem.field) == (1, field)
+    assert says in problem.message, problem.message
+    assert "regex" not in problem.message
+
+
+@pytest.mark.parametrize("kind", ["task_started", "agent_heartbeat", "agent_registered"])
+def test_only_events_with_a_duration_take_a_trace_id(decoder, kind):
+    assert problems(decoder, json.dumps({"type": kind, "agent": "a", "trace_id": TRACE_ID})) == [(0, "trace_id")]

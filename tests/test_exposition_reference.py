@@ -32,9 +32,10 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar as ClientExemplar
 from prometheus_client.utils import floatToGoString
 
-from agency_telemetry.catalogue import FAMILIES, Family, Histogram
+from agency_telemetry.catalogue import FAMILIES, Exemplar, Family, Histogram
 from agency_telemetry.events import ALERT_TYPES, SEVERITIES, UNKNOWN_AGENT_TYPE, owner_key
 from agency_telemetry.store import Store
 
@@ -125,6 +126,14 @@ def _maybe(rng: random.Random, event: Event, name: str, make: Callable[[random.R
         event[name] = make(rng)
 
 
+def _traced(rng: random.Random, event: Event) -> Event:
+    """The event, sometimes with a trace id, and some of those with a span id: an exemplar."""
+    if rng.random() < 0.3:
+        event["trace_id"] = rng.randbytes(16).hex()
+        _maybe(rng, event, "span_id", lambda r: r.randbytes(8).hex(), p=0.5)
+    return event
+
+
 def _agent_event(rng: random.Random, kind: str) -> Event:
     event: Event = {"type": kind, "agent": rng.choice(AGENTS)}
     agent_type = rng.choice(AGENT_TYPES)
@@ -152,14 +161,14 @@ def _completed(rng: random.Random) -> Event:
     event["duration"] = _duration(rng)
     _maybe(rng, event, "quality_score", _score)
     _maybe(rng, event, "cost", _cost)
-    return event
+    return _traced(rng, event)
 
 
 def _failed(rng: random.Random) -> Event:
     event = _agent_event(rng, "task_failed")
     _maybe(rng, event, "reason", lambda r: r.choice(REASONS), p=0.85)
     _maybe(rng, event, "duration", _duration)
-    return event
+    return _traced(rng, event)
 
 
 def _consensus(rng: random.Random) -> Event:
@@ -253,14 +262,14 @@ def _llm_request(rng: random.Random) -> Event:
     event.update(provider=rng.choice(PROVIDERS), model=rng.choice(MODELS), duration=_duration(rng), **_tokens(rng))
     _maybe(rng, event, "cost", _cost, p=0.3)
     _maybe(rng, event, "reason", lambda r: r.choice(REASONS), p=0.3)
-    return event
+    return _traced(rng, event)
 
 
 def _tool_call(rng: random.Random) -> Event:
     event = _agent_event(rng, "tool_call")
     event.update(tool=rng.choice(TOOLS), duration=_duration(rng))
     _maybe(rng, event, "reason", lambda r: r.choice(REASONS), p=0.3)
-    return event
+    return _traced(rng, event)
 
 
 MAKERS: tuple[tuple[Callable[[random.Random], Event], int], ...] = (
@@ -432,7 +441,9 @@ def reference_family(family: Family, owners: list[tuple[Labels, list[Any]]], sto
         for labels, values in owners:
             histogram = values[family.slot]
             assert isinstance(histogram, Histogram), family.name
-            buckets = list(zip(les, itertools.accumulate(histogram.counts), strict=True))
+            cumulative = itertools.accumulate(histogram.counts)
+            exemplars = histogram.exemplars or [None] * len(les)
+            buckets = [bucket(le, n, e) for le, n, e in zip(les, cumulative, exemplars, strict=True)]
             metric.add_metric(list(labels), buckets, sum_value=histogram.sum)
         return metric
     if family.type == "summary":
@@ -449,6 +460,14 @@ def reference_family(family: Family, owners: list[tuple[Labels, list[Any]]], sto
         for extra, value in series(family, values, store):
             metric.add_metric([*labels, *extra], value)
     return metric
+
+
+def bucket(le: str, count: int, exemplar: Exemplar | None) -> tuple[str, float] | tuple[str, float, ClientExemplar]:
+    """A bucket of a HistogramMetricFamily, with its exemplar when it has one."""
+    if exemplar is None:
+        return le, count
+    labels = {"trace_id": exemplar.trace_id} | ({} if exemplar.span_id is None else {"span_id": exemplar.span_id})
+    return le, count, ClientExemplar(labels, exemplar.value, exemplar.timestamp)
 
 
 def series(family: Family, values: list[Any], store: Store) -> Iterator[tuple[Labels, float]]:
@@ -491,20 +510,29 @@ def reference_render(store: Store, expected: Expected, openmetrics: bool) -> str
 # --- comparing --------------------------------------------------------------------------
 
 SampleKey = tuple[str, frozenset[tuple[str, str]]]
+Exemplars = dict[SampleKey, list[tuple[frozenset[tuple[str, str]], float, float | None]]]
 
 
-def parse(text: str, openmetrics: bool) -> tuple[dict[str, tuple[str, str]], dict[SampleKey, list[float]]]:
-    """(family name -> (type, help), sample -> its values) of the catalogue's families."""
+def parse(text: str, openmetrics: bool) -> tuple[dict[str, tuple[str, str]], dict[SampleKey, list[float]], Exemplars]:
+    """(family name -> (type, help), sample -> its values, sample -> its exemplars) of the
+    catalogue's families."""
     families: dict[str, tuple[str, str]] = {}
     samples: dict[SampleKey, list[float]] = defaultdict(list)
+    exemplars: Exemplars = defaultdict(list)
     for family in (parse_openmetrics if openmetrics else parse_text)(text):
         if family.name.startswith(SELF_PREFIX):
             continue
         assert family.name not in families, f"family {family.name} appears twice"
         families[family.name] = (family.type, family.documentation)
         for sample in family.samples:
-            samples[sample.name, frozenset(sample.labels.items())].append(sample.value)
-    return families, samples
+            key = sample.name, frozenset(sample.labels.items())
+            samples[key].append(sample.value)
+            if sample.exemplar is not None:
+                labels, value, timestamp = sample.exemplar
+                exemplars[key].append(
+                    (frozenset(labels.items()), value, None if timestamp is None else float(timestamp))
+                )
+    return families, samples, exemplars
 
 
 def headers(text: str) -> set[str]:
@@ -513,8 +541,8 @@ def headers(text: str) -> set[str]:
 
 def differences(fast_text: str, reference_text: str, openmetrics: bool) -> list[str]:
     """Every way the fast rendering differs from the reference, or nothing."""
-    fast_families, fast = parse(fast_text, openmetrics)
-    reference_families, reference = parse(reference_text, openmetrics)
+    fast_families, fast, fast_exemplars = parse(fast_text, openmetrics)
+    reference_families, reference, reference_exemplars = parse(reference_text, openmetrics)
     assert set(reference_families) == {f.family_name for f in FAMILIES}
     found = [
         f"family {name}: fast has {fast_families.get(name)}, reference {reference_families.get(name)}"
@@ -534,6 +562,12 @@ def differences(fast_text: str, reference_text: str, openmetrics: bool) -> list[
         if len(got) != len(want) or not all(math.isclose(g, w, rel_tol=1e-12) for g, w in zip(got, want, strict=True)):
             name, labels = key
             found.append(f"{name}{dict(sorted(labels))}: fast {got}, reference {want}")
+    for key in sorted(fast_exemplars.keys() | reference_exemplars.keys(), key=repr):
+        got_exemplars, want_exemplars = fast_exemplars.get(key), reference_exemplars.get(key)
+        if got_exemplars != want_exemplars:
+            found.append(
+                f"exemplar of {key[0]}{dict(sorted(key[1]))}: fast {got_exemplars}, reference {want_exemplars}"
+            )
     return found
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from agency_telemetry.catalogue import A_DURATION, C_FORMATION, M_DURATION, T_DURATION, Exemplar, Histogram
+from agency_telemetry.events import owner_key
 from agency_telemetry.limits import LimitExceeded
+from agency_telemetry.store import Entity
 
 from support.events import ONE_OF_EACH
 from support.harness import Harness
@@ -460,3 +463,69 @@ def test_models_and_tools_expire_like_agents():
     h.store.expire()
     assert not h.store.models and not h.store.tools
     assert h.value("agency_exporter_expired_total", kind="model") == 1
+
+
+# --- exemplars ---------------------------------------------------------------------------
+
+TRACE_A, TRACE_B, TRACE_C = "a" * 32, "b" * 32, "c" * 32
+SPAN = "0123456789abcdef"
+
+
+def histogram(owners: dict[str, Entity], key: str, slot: int) -> Histogram:
+    found: Histogram = owners[key].values[slot]
+    return found
+
+
+def test_each_bucket_keeps_the_latest_traced_observation_as_its_one_exemplar():
+    h = Harness()
+    task = {"type": "task_completed", **W1}
+    h.send(
+        {**task, "duration": 300, "trace_id": TRACE_A, "span_id": SPAN},
+        {**task, "duration": 400, "trace_id": TRACE_B},
+    )
+    h.wall.now += 15
+    h.send({**task, "duration": 450, "trace_id": TRACE_C}, {**task, "duration": 420}, {**task, "duration": "3 s"})
+    h.wall.now += 15
+    h.send({**task, "duration": 20, "trace_id": TRACE_A, "span_id": SPAN})
+    durations = histogram(h.store.agents, "w-1", A_DURATION)
+    assert durations.counts[:4] == [1, 0, 0, 4]  # le 0.05 0.1 0.25 0.5
+    assert durations.exemplars is not None and len(durations.exemplars) == len(durations.counts)
+    wall = 1_700_000_000.0
+    by_bucket = {i: e for i, e in enumerate(durations.exemplars) if e is not None}
+    assert by_bucket == {
+        0: Exemplar(TRACE_A, SPAN, 0.02, wall + 30),
+        3: Exemplar(TRACE_C, None, 0.45, wall + 15),  # not the untraced 0.42 that came after it
+    }
+
+
+def test_traced_llm_requests_and_tool_calls_give_their_model_and_tool_exemplars():
+    h = Harness()
+    h.send(
+        llm(duration=1200, trace_id=TRACE_A, span_id=SPAN),
+        {"type": "tool_call", "tool": "search", "duration": 30, "trace_id": TRACE_B, **W1},
+        {"type": "task_failed", "reason": "boom", "duration": "2 s", "trace_id": TRACE_C, **W1},
+    )
+    model = histogram(h.store.models, owner_key("openai", "gpt-4o"), M_DURATION)
+    tool = histogram(h.store.tools, "search", T_DURATION)
+    task = histogram(h.store.agents, "w-1", A_DURATION)
+    assert [e for e in model.exemplars or () if e] == [Exemplar(TRACE_A, SPAN, 1.2, 1_700_000_000.0)]
+    assert [e for e in tool.exemplars or () if e] == [Exemplar(TRACE_B, None, 0.03, 1_700_000_000.0)]
+    assert [e for e in task.exemplars or () if e] == [Exemplar(TRACE_C, None, 2.0, 1_700_000_000.0)]
+
+
+def test_histograms_without_traced_observations_allocate_no_exemplars():
+    h = Harness()
+    h.send(
+        llm(),
+        {"type": "tool_call", "tool": "search", "duration": 30, **W1},
+        {"type": "task_completed", "duration": 30, **W1},
+        {"type": "task_failed", "trace_id": TRACE_A, **W1},  # no duration: nothing observed
+        {"type": "consensus", "council": "ethics", "formation_time": 10, "achieved": True},
+    )
+    histograms = [
+        histogram(h.store.models, owner_key("openai", "gpt-4o"), M_DURATION),
+        histogram(h.store.tools, "search", T_DURATION),
+        histogram(h.store.agents, "w-1", A_DURATION),
+        histogram(h.store.councils, "ethics", C_FORMATION),
+    ]
+    assert [hist.exemplars for hist in histograms] == [None] * 4

@@ -14,8 +14,9 @@ local prune(obj) = { [k]: obj[k] for k in std.objectFields(obj) if obj[k] != nul
   datasource: datasource,
 
   // A PromQL query. `legend` is a legendFormat ('{{agent}}'); instant queries give tables and
-  // single values; format 'heatmap' turns cumulative buckets into heatmap cells.
-  query(expr, legend='__auto', instant=false, format='time_series', interval=null)::
+  // single values; format 'heatmap' turns cumulative buckets into heatmap cells. `exemplar`
+  // also asks for the exemplars (trace ids) of the raw series the query reads.
+  query(expr, legend='__auto', instant=false, format='time_series', interval=null, exemplar=null)::
     prune({
       datasource: datasource,
       expr: expr,
@@ -25,6 +26,7 @@ local prune(obj) = { [k]: obj[k] for k in std.objectFields(obj) if obj[k] != nul
       format: format,
       editorMode: 'code',
       interval: interval,
+      exemplar: exemplar,
     }),
 
   // Threshold steps: a base colour, then [value, colour] pairs in increasing value.

@@ -16,7 +16,7 @@ import dataclasses
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from .owners import AGENT, ALERT, COUNCIL, MODEL, OWNERS, QUEUE, TOOL, WORKFLOW, OwnerKind
 
@@ -68,18 +68,43 @@ class Family:
         return self.name[: -len("_total")] if self.type == "counter" else self.name
 
 
-class Histogram:
-    """Per-bucket (not cumulative) counts; the last bucket is +Inf. Cumulated on render."""
+class Exemplar(NamedTuple):
+    """An observation that named its trace: shown beside its bucket in OpenMetrics."""
 
-    __slots__ = ("counts", "sum")
+    trace_id: str
+    span_id: str | None
+    value: float
+    timestamp: float  # Unix time, seconds
+
+
+class Histogram:
+    """Per-bucket (not cumulative) counts; the last bucket is +Inf. Cumulated on render.
+
+    ``exemplars`` is None until an observation brings one, then holds the latest exemplar of
+    each bucket (None for a bucket without one): at most one per bucket, whatever the traffic.
+    """
+
+    __slots__ = ("counts", "sum", "exemplars")
 
     def __init__(self, size: int) -> None:
         self.counts = [0] * size
         self.sum = 0.0
+        self.exemplars: list[Exemplar | None] | None = None
 
     def observe(self, bounds: tuple[float, ...], value: float) -> None:
         self.counts[bisect_left(bounds, value)] += 1
         self.sum += value
+
+    def observe_with_exemplar(
+        self, bounds: tuple[float, ...], value: float, trace_id: str, span_id: str | None, timestamp: float
+    ) -> None:
+        """:meth:`observe`, keeping the observation as its bucket's exemplar (the latest wins)."""
+        index = bisect_left(bounds, value)
+        self.counts[index] += 1
+        self.sum += value
+        if self.exemplars is None:
+            self.exemplars = [None] * len(self.counts)
+        self.exemplars[index] = Exemplar(trace_id, span_id, value, timestamp)
 
 
 def _numbered(families: Iterable[Family]) -> tuple[Family, ...]:

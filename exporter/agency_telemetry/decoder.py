@@ -32,6 +32,8 @@ from .events import (
     Event,
     LabelField,
     QuantityField,
+    TraceContextField,
+    TracedEvent,
 )
 from .units import Dimension, UnitError, parse_quantity
 from .validation import LABEL_CHARACTERS, LABEL_VALUE, error_location
@@ -252,7 +254,7 @@ class EventDecoder:
         """
         known, agent_types, plans = self._known_labels, self.agent_types, self._plans
         for event in events:
-            agent_fields, labels, label_lists, agent_type_fields, quantities, cross_field = plans[type(event)]
+            agent_fields, labels, label_lists, agent_type_fields, quantities, traced, cross_field = plans[type(event)]
             if agent_fields:
                 agent_event: AgentEvent = event  # type: ignore[assignment]
                 if agent_event.agent not in known and not self._learn_label(agent_event.agent):
@@ -289,6 +291,10 @@ class EventDecoder:
                     if not 0.0 <= value <= upper:  # also False for NaN
                         return False
                     setattr(event, name, value)
+            if traced:
+                traced_event: TracedEvent = event  # type: ignore[assignment]
+                if traced_event.span_id is not None and traced_event.trace_id is None:
+                    return False
             if cross_field and next(iter(event.cross_field_problems()), None) is not None:
                 return False
         return True
@@ -370,7 +376,7 @@ class EventDecoder:
                 if name in checks and converted is not None:
                     checks[name](converted)
             except msgspec.ValidationError as exc:
-                problems.append(Problem(index, name, _explain_type_error(exc, hints[name])))
+                problems.append(Problem(index, name, _explain_type_error(exc, hints[name], value)))
             except ValueError as exc:
                 problems.append(Problem(index, name, str(exc)))
         if problems:
@@ -390,7 +396,8 @@ class _CheckPlan(NamedTuple):
     label_lists: tuple[str, ...]
     agent_types: tuple[str, ...]
     quantities: tuple[tuple[str, Dimension, float, float], ...]  # name, dimension, default factor, upper
-    cross_field: bool
+    traced: bool  # a TracedEvent: its rule (span_id only with trace_id) is checked inline, not below
+    cross_field: bool  # a rule of the class's own, checked through cross_field_problems
 
     @classmethod
     def of(cls, event_class: type[Event], hints: dict[str, Any]) -> _CheckPlan:
@@ -410,15 +417,20 @@ class _CheckPlan(NamedTuple):
                 for name, marker in markers.items()
                 if isinstance(marker, QuantityField)
             ),
-            cross_field=event_class.cross_field_problems is not Event.cross_field_problems,
+            traced=issubclass(event_class, TracedEvent),
+            cross_field=event_class.cross_field_problems not in _INLINE_CROSS_FIELD,
         )
+
+
+# Rules the fast pass checks without a generator per event (most events are traced ones).
+_INLINE_CROSS_FIELD = (Event.cross_field_problems, TracedEvent.cross_field_problems)
 
 
 def _marker_of(hint: Any) -> object | None:
     """The post-check marker inside ``Annotated[...]``, also when wrapped in ``X | None``."""
     if typing.get_origin(hint) is Annotated:
         for extra in hint.__metadata__:
-            if isinstance(extra, LabelField | AgentTypeField | QuantityField):
+            if isinstance(extra, LabelField | AgentTypeField | QuantityField | TraceContextField):
                 return extra
         return None
     if typing.get_origin(hint) in (Union, types.UnionType):
@@ -456,9 +468,13 @@ def _quantity_check(quantity: QuantityField) -> FieldCheck:
     return check
 
 
-def _explain_type_error(error: msgspec.ValidationError, hint: Any) -> str:
+def _explain_type_error(error: msgspec.ValidationError, hint: Any, value: Any) -> str:
     marker = _marker_of(hint)
     message = str(error)
+    if isinstance(marker, TraceContextField):
+        # msgspec's message would show the regex; say what a valid id looks like instead
+        wrong = f"{value!r} is not a valid {marker.name}" if isinstance(value, str) else message
+        return f"{wrong}: give {marker.digits} lowercase hex digits, not all zero (W3C trace context)"
     if isinstance(marker, QuantityField):
         return f"{message}: give {marker.dimension.example}"
     if isinstance(marker, LabelField | AgentTypeField):

@@ -89,6 +89,7 @@ from .events import (
     TaskFailed,
     TaskStarted,
     ToolCall,
+    TracedEvent,
     owner_key,
 )
 from .limits import LimitExceeded, OwnerLimit
@@ -357,7 +358,7 @@ class Store:
         values = self._agent(event.agent, event.agent_type, now, wall).values
         values[A_TASKS] += 1
         values[A_ACTIVE] -= 1
-        values[A_DURATION].observe(self._duration_bounds, event.duration)
+        _observe(values[A_DURATION], self._duration_bounds, event.duration, event, wall)
         if event.quality_score is not None:
             quality = values[A_QUALITY]
             quality[0] += event.quality_score
@@ -370,12 +371,13 @@ class Store:
         values[A_TASKS] += 1
         values[A_ACTIVE] -= 1
         values[A_FAILURES][self.classifier.index(event.reason)] += 1
-        if event.duration is not None:
-            values[A_DURATION].observe(self._duration_bounds, event.duration)
+        if event.duration is None:
+            return
+        _observe(values[A_DURATION], self._duration_bounds, event.duration, event, wall)
 
     def _on_llm_request(self, event: LlmRequest, now: float, wall: float) -> None:
         values, model, key = self._llm(event, 1, now, wall)
-        model.values[M_DURATION].observe(self._llm_bounds, event.duration)
+        _observe(model.values[M_DURATION], self._llm_bounds, event.duration, event, wall)
         if event.reason is not None:
             self._llm_failed(values, key, event.reason, 1)
 
@@ -433,7 +435,7 @@ class Store:
     def _on_tool_call(self, event: ToolCall, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
         tool, key = self._capped(TOOL, (event.tool,), now)
-        tool.values[T_DURATION].observe(self._tool_bounds, event.duration)
+        _observe(tool.values[T_DURATION], self._tool_bounds, event.duration, event, wall)
         calls = _made(values, A_TOOL_CALLS)
         calls[key] = calls.get(key, 0) + 1
         if event.reason is not None:
@@ -506,6 +508,17 @@ _OUTCOME_INDEX = {
     (False, False): DECISION_OUTCOMES.index("tn"),
     (False, True): DECISION_OUTCOMES.index("fn"),
 }
+
+
+def _observe(
+    histogram: Histogram, bounds: tuple[float, ...], value: Any, event: TracedEvent | LlmRequest, wall: float
+) -> None:
+    """Observes ``value`` (a decoded duration, in seconds), with the event's trace as the bucket's
+    exemplar when it names one."""
+    if event.trace_id is None:
+        histogram.observe(bounds, value)
+    else:
+        histogram.observe_with_exemplar(bounds, value, event.trace_id, event.span_id, wall)
 
 
 def _made(values: list[Any], slot: int) -> dict[tuple[str, ...], Any]:

@@ -14,8 +14,16 @@ ONE_OF_EACH = (
     {"type": "agent_heartbeat", "agent": "a1", "cpu": "85 %", "memory": "512 MiB", "queue_depth": 3},
     {"type": "task_started", "agent": "a1"},
     {"type": "task_started", "agent": "a1"},
-    {"type": "task_completed", "agent": "a1", "duration": "1.5 s", "quality_score": 0.9, "cost": 0.02},
-    {"type": "task_failed", "agent": "a1", "reason": "Network timeout", "duration": 300},
+    {
+        "type": "task_completed",
+        "agent": "a1",
+        "duration": "1.5 s",
+        "quality_score": 0.9,
+        "cost": 0.02,
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "span_id": "00f067aa0ba902b7",
+    },
+    {"type": "task_failed", "agent": "a1", "reason": "Network timeout", "duration": 300, "trace_id": "1a" * 16},
     {
         "type": "llm_request",
         "agent": "a1",
@@ -27,6 +35,8 @@ ONE_OF_EACH = (
         "cache_read_tokens": 1000,
         "cache_write_tokens": 100,
         "reasoning_tokens": 50,
+        "trace_id": "2b" * 16,
+        "span_id": "3c" * 8,
     },
     {
         "type": "llm_request",
@@ -51,7 +61,7 @@ ONE_OF_EACH = (
         "durations": [[0.64, 1], [1.28, 2], [None, 1]],
         "duration_sum": "103 s",
     },
-    {"type": "tool_call", "agent": "a1", "tool": "web_search", "duration": "350 ms"},
+    {"type": "tool_call", "agent": "a1", "tool": "web_search", "duration": "350 ms", "trace_id": "4d" * 16},
     {"type": "tool_call", "agent": "a1", "tool": "web_search", "duration": 20, "reason": "tool timed out"},
     {
         "type": "consensus",

@@ -66,6 +66,7 @@ class Stack:
         target_labels: Mapping[str, str] | None = None,
         alertmanagers: Sequence[str] = (),
         exporter_args: Sequence[str] = (),
+        prometheus_args: Sequence[str] = (),
         timeout: float = 30,
     ) -> Stack:
         """The demo fleet (``agency_telemetry demo``) and Prometheus scraping it as ``job``.
@@ -73,7 +74,8 @@ class Stack:
         With ``fleet=False`` the exporter runs without the simulated fleet (``serve``), for a
         test that sends its own events to ``exporter_url``. ``target_labels`` are attached to
         the scraped series (e.g. ``{"cluster": "eu-1"}``); ``alertmanagers`` are ``host:port``
-        addresses Prometheus sends alerts to.
+        addresses Prometheus sends alerts to; ``prometheus_args`` are added to its command line
+        (e.g. ``--enable-feature=exemplar-storage``).
         """
         workdir.mkdir(parents=True, exist_ok=True)
         exporter_port, prometheus_port = free_port(), free_port()
@@ -112,6 +114,7 @@ class Stack:
                     f"--storage.tsdb.path={workdir / 'prometheus-data'}",
                     f"--web.listen-address=127.0.0.1:{prometheus_port}",
                     "--rules.alert.resend-delay=1s",
+                    *prometheus_args,
                 ],
             )
             stack._wait_http("prometheus", f"{stack.prometheus_url}/-/ready", timeout)
@@ -191,6 +194,12 @@ class Stack:
         start = self.started_at if start is None else start
         params = {"query": expr, "start": repr(start), "end": repr(max(end, start)), "step": repr(step)}
         return list(self.api("query_range", params)["result"])
+
+    def exemplars(self, expr: str) -> list[dict[str, Any]]:
+        """Exemplars of the series ``expr`` selects since Prometheus got ready (needs
+        ``--enable-feature=exemplar-storage``): ``[{"seriesLabels": {...}, "exemplars": [...]}]``."""
+        params = {"query": expr, "start": repr(self.started_at - 60), "end": repr(time.time())}
+        return list(self.api("query_exemplars", params))
 
     def label_values(self, label: str, match: str | None = None) -> list[str]:
         """Values of ``label`` on series matching ``match`` (what Grafana's label_values() asks)."""

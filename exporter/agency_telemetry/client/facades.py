@@ -37,10 +37,12 @@ class Sender(Protocol):
 class _Task:
     """Times one task; a sync and an async context manager. An exception's class is the reason."""
 
-    def __init__(self, tracker: AgentPerformanceTracker) -> None:
+    def __init__(self, tracker: AgentPerformanceTracker, trace_id: str | None, span_id: str | None) -> None:
         self.tracker = tracker
         self.quality_score: float | None = None  # set inside the block to report it
         self.cost: float | None = None
+        self.trace_id = trace_id  # may be set inside the block too, once the span is known
+        self.span_id = span_id
         self._started = 0.0
 
     def __enter__(self) -> _Task:
@@ -50,10 +52,11 @@ class _Task:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
         elapsed_ms = (time.perf_counter() - self._started) * 1000
+        trace = {"trace_id": self.trace_id, "span_id": self.span_id}
         if kind is None:
-            self.tracker.record_task_completion(elapsed_ms, quality_score=self.quality_score, cost=self.cost)
+            self.tracker.record_task_completion(elapsed_ms, quality_score=self.quality_score, cost=self.cost, **trace)
         else:
-            self.tracker.record_task_failure(kind.__name__, duration_ms=elapsed_ms)
+            self.tracker.record_task_failure(kind.__name__, duration_ms=elapsed_ms, **trace)
 
     async def __aenter__(self) -> _Task:
         return self.__enter__()
@@ -63,7 +66,11 @@ class _Task:
 
 
 class AgentPerformanceTracker:
-    """One agent's tasks: the product's ``AgentPerformanceTracker``."""
+    """One agent's tasks: the product's ``AgentPerformanceTracker``.
+
+    Task, LLM and tool records take an optional W3C ``trace_id`` (32 hex digits) and
+    ``span_id`` (16): the exporter keeps the latest per histogram bucket as its exemplar.
+    """
 
     def __init__(self, agent_id: str, agent_type: str, client: Sender) -> None:
         self.agent_id = agent_id
@@ -82,12 +89,27 @@ class AgentPerformanceTracker:
         return self._send("task_started")
 
     def record_task_completion(
-        self, duration_ms: float, quality_score: float | None = None, cost: float | None = None
+        self,
+        duration_ms: float,
+        quality_score: float | None = None,
+        cost: float | None = None,
+        *,
+        trace_id: str | None = None,
+        span_id: str | None = None,
     ) -> str:
-        return self._send("task_completed", duration=duration_ms, quality_score=quality_score, cost=cost)
+        return self._send(
+            "task_completed",
+            duration=duration_ms,
+            quality_score=quality_score,
+            cost=cost,
+            trace_id=trace_id,
+            span_id=span_id,
+        )
 
-    def record_task_failure(self, reason: str, duration_ms: float | None = None) -> str:
-        return self._send("task_failed", reason=reason, duration=duration_ms)
+    def record_task_failure(
+        self, reason: str, duration_ms: float | None = None, *, trace_id: str | None = None, span_id: str | None = None
+    ) -> str:
+        return self._send("task_failed", reason=reason, duration=duration_ms, trace_id=trace_id, span_id=span_id)
 
     def heartbeat(
         self, cpu: float | None = None, memory: float | str | None = None, queue_depth: int | None = None
@@ -107,6 +129,8 @@ class AgentPerformanceTracker:
         reasoning_tokens: int = 0,
         cost: float | None = None,
         failure_reason: str | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
     ) -> str:
         """One request to a language model. ``input_tokens`` includes the cached ones and
         ``output_tokens`` the reasoning ones; ``cost`` (USD) overrides the exporter's pricing."""
@@ -122,14 +146,27 @@ class AgentPerformanceTracker:
             reasoning_tokens=reasoning_tokens,
             cost=cost,
             reason=failure_reason,
+            trace_id=trace_id,
+            span_id=span_id,
         )
 
-    def record_tool_call(self, tool: str, duration_ms: float, failure_reason: str | None = None) -> str:
-        return self._send("tool_call", tool=tool, duration=duration_ms, reason=failure_reason)
+    def record_tool_call(
+        self,
+        tool: str,
+        duration_ms: float,
+        failure_reason: str | None = None,
+        *,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+    ) -> str:
+        return self._send(
+            "tool_call", tool=tool, duration=duration_ms, reason=failure_reason, trace_id=trace_id, span_id=span_id
+        )
 
-    def task(self) -> _Task:
-        """``with tracker.task():`` or ``async with tracker.task():`` around one task."""
-        return _Task(self)
+    def task(self, trace_id: str | None = None, span_id: str | None = None) -> _Task:
+        """``with tracker.task():`` or ``async with tracker.task():`` around one task, optionally
+        part of a trace (the ids can also be set on the task inside the block)."""
+        return _Task(self, trace_id, span_id)
 
     def timed(self, function: F) -> F:
         """Decorator: every call is a task, timed, sync or async."""
@@ -179,8 +216,17 @@ class HealthMonitor:
     def record_agent_task_completion(self, agent_id: str, duration_ms: float, **details: Any) -> str:
         return self.tracker(agent_id).record_task_completion(duration_ms, **details)
 
-    def record_agent_task_failure(self, agent_id: str, reason: str, duration_ms: float | None = None) -> str:
-        return self.tracker(agent_id).record_task_failure(reason, duration_ms)
+    def record_agent_task_failure(
+        self,
+        agent_id: str,
+        reason: str,
+        duration_ms: float | None = None,
+        *,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+    ) -> str:
+        tracker = self.tracker(agent_id)
+        return tracker.record_task_failure(reason, duration_ms, trace_id=trace_id, span_id=span_id)
 
     def update_coordination_metrics(  # noqa: PLR0917 - positional, as the product's own call
         self,
