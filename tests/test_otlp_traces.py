@@ -128,6 +128,12 @@ async def test_otlp_json_with_hex_ids_is_read_and_answered_in_json(exporter):
     assert value(text, "agency_agent_task_duration_seconds_sum", agent="judge-1", agent_type="unknown") == 1.5
     labels = {"agent": "judge-1", "agent_type": "unknown", "provider": "anthropic", "model": "claude-x"}
     assert value(text, "agency_agent_llm_tokens_total", **labels, token_type="input") == 7
+    # Each span's trace is an exemplar of its duration bucket (OpenMetrics only).
+    openmetrics = await exporter.metrics("application/openmetrics-text; version=1.0.0")
+    task_bucket = 'agency_agent_task_duration_seconds_bucket{agent="judge-1",agent_type="unknown",le="2.5"} 1 # '
+    assert f'{task_bucket}{{trace_id="{TRACE}",span_id="00f067aa0ba902b8"}} 1.5' in openmetrics
+    assert f'trace_id="{TRACE}",span_id="00f067aa0ba902b7"' in openmetrics  # the chat span's
+    assert "trace_id" not in text
 
 
 async def test_invalid_spans_are_rejected_in_partial_success_and_the_rest_applied(exporter):

@@ -30,6 +30,7 @@ TOOL_OPERATION = "execute_tool"
 INFERENCE_OPERATIONS = frozenset(("chat", "text_completion", "generate_content", "embeddings"))
 STATUS_ERROR = 2  # opentelemetry.proto.trace.v1.Status.STATUS_CODE_ERROR
 PREFIX = "agency."
+TRACE_ID_BYTES, SPAN_ID_BYTES = 16, 8
 AGENT_TYPE_KEY = "agency.agent.type"
 UNKNOWN = "unknown"  # provider or model of an inference span that names neither
 MILLISECONDS_PER_NANOSECOND = 1e-6  # a bare duration in the JSON API is in milliseconds
@@ -160,6 +161,9 @@ class SpanMapper:
             _set(body, "agent", fallback_agent)
             _set(body, "agent_type", agent_type or (fallback_agent and self._typed(fallback_agent)))
             items.append(_Item(body, index, where, trace, bytes(span.parent_span_id), fallback))
+        if len(trace) == TRACE_ID_BYTES and len(span_id) == SPAN_ID_BYTES and any(trace) and any(span_id):
+            for item in items:  # the span's own task, request or call: an exemplar of its duration
+                item.body["trace_id"], item.body["span_id"] = trace.hex(), span_id.hex()
         origin = _Origin(trace, span_id, index, where, fallback_agent, fallback, agent_type)
         items.extend(self._span_event(event, origin) for event in span.events if event.name.startswith(PREFIX))
         return items
