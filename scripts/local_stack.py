@@ -228,6 +228,7 @@ class LocalStack:
             f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
             f"--web.listen-address={self._addr('prometheus')}",
             f"--web.external-url={self.url('prometheus')}",
+            "--enable-feature=exemplar-storage",  # the trace ids on the duration buckets
         ]
 
     def _spawn(self, name: str, command: list[str]) -> None:
