@@ -8,6 +8,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -15,6 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from agency_telemetry.config import ConfigError, parse_config
 from agency_telemetry.routes import INGEST
 from agency_telemetry.simulator import FleetSimulator
 
@@ -352,3 +354,55 @@ async def test_a_span_event_with_an_impossible_quantity_is_rejected(exporter):
     assert partial["rejectedSpans"] == "1"
     assert "formation_time" in partial["errorMessage"]
     assert value(await exporter.metrics(), "agency_council_consensus_attempts_total", council="ethics") is None
+
+
+async def test_deprecated_and_alternative_genai_attributes_are_read(make_exporter):
+    exporter = await make_exporter(
+        "agent_types: [worker, constitutional_judge]\n"
+        "otlp:\n  agent_types:\n    - {agent: 'judge-*', type: constitutional_judge}\n"
+        "pricing:\n  - {model: 'old-model', input: 1.0, output: 2.0}\n"
+    )
+    agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "judge-7"}
+    old_style = {
+        "gen_ai.operation.name": "text_completion",
+        "gen_ai.system": "legacy-ai",
+        "gen_ai.request.model": "old-model",
+        "gen_ai.usage.prompt_tokens": 1000,
+        "gen_ai.usage.completion_tokens": 500.0,  # a whole double, as some SDKs send
+    }
+    cached_apart = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-x",
+        "gen_ai.usage.input_tokens": 10,  # reported without the cached tokens below
+        "gen_ai.usage.cache_read.input_tokens": 300,
+        "gen_ai.usage.cache_creation.input_tokens": 40,
+        "gen_ai.usage.output_tokens": 5,
+        "gen_ai.usage.reasoning.output_tokens": 3,
+        "gen_ai.usage.cost": 0.25,
+    }
+    body = json_request(
+        json_span("llm", "0000000000000001", "00000000000000aa", **old_style),
+        json_span("llm", "0000000000000002", "00000000000000aa", **cached_apart),
+        json_span("agent", "00000000000000aa", **agent),
+    )
+    assert await (await post(exporter, body, "application/json")).json() == {}
+    text = await exporter.metrics()
+    judge = {"agent": "judge-7", "agent_type": "constitutional_judge"}
+    legacy = {**judge, "provider": "legacy-ai", "model": "old-model"}
+    assert value(text, "agency_agent_tasks_total", **judge) == 1
+    assert value(text, "agency_agent_llm_tokens_total", **legacy, token_type="input") == 1000
+    assert value(text, "agency_agent_llm_tokens_total", **legacy, token_type="output") == 500
+    assert value(text, "agency_agent_llm_cost_usd_total", **legacy) == (1000 * 1.0 + 500 * 2.0) / 1e6
+    claude = {**judge, "provider": "anthropic", "model": "claude-x"}
+    tokens = {
+        t: value(text, "agency_agent_llm_tokens_total", **claude, token_type=t)
+        for t in ("input", "cache_read", "cache_write", "output", "reasoning")
+    }
+    assert tokens == {"input": 350, "cache_read": 300, "cache_write": 40, "output": 5, "reasoning": 3}
+    assert value(text, "agency_agent_llm_cost_usd_total", **claude) == 0.25  # the span's own cost wins
+
+
+def test_an_agent_type_rule_must_name_a_configured_type():
+    with pytest.raises(ConfigError, match=r"otlp\.agent_types: 'judge' .* is not one of agent_types"):
+        parse_config("otlp:\n  agent_types:\n    - {agent: 'judge-*', type: judge}\n")
