@@ -352,6 +352,7 @@ def test_get_active_alerts_without_an_alertmanager_says_what_to_set() -> None:
         ("coordination_and_business.py", ("agency_council_consensus_attempts_total", {"council": "ethics"}, 3)),
         ("alerts.py", ("agency_reported_alert", {"alert_type": "agent_performance", "severity": "warning"}, 1)),
         ("llm_usage.py", ("agency_agent_llm_requests_total", {"agent": "researcher-1", "model": "gpt-4o"}, 2)),
+        ("pydantic_ai_agents.py", ("agency_agent_tool_calls_total", {"agent": "triage", "tool": "lookup_ticket"}, 3)),
     ],
 )
 def test_examples_run_against_a_real_exporter(exporter: ExporterProcess, example: str, check: tuple[Any, ...]) -> None:

@@ -138,6 +138,29 @@ async def test_otlp_json_with_hex_ids_is_read_and_answered_in_json(exporter):
     assert "trace_id" not in text
 
 
+async def test_reasoning_tokens_pydantic_ai_reports_as_usage_details_count_within_the_output(exporter):
+    """Pydantic AI reports reasoning tokens (a part of output_tokens) not as
+    gen_ai.usage.reasoning.output_tokens but as gen_ai.usage.details.<its provider's name>."""
+    agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "thinker"}
+    spans = [json_span("invoke_agent thinker", "00000000000000a0", **agent)]
+    details = {"openai": "reasoning_tokens", "anthropic": "thinking_tokens", "google": "thoughts_tokens"}
+    for n, (provider, detail) in enumerate(details.items(), 1):
+        usage = {
+            "gen_ai.usage.input_tokens": 50,
+            "gen_ai.usage.output_tokens": 300,
+            f"gen_ai.usage.details.{detail}": 120,
+        }
+        attributes = {**LLM, "gen_ai.provider.name": provider, **usage}
+        spans.append(json_span("chat claude-x", f"{n:016x}", "00000000000000a0", **attributes))
+    resp = await post(exporter, json_request(*spans), "application/json")
+    assert await resp.json() == {}
+    text = await exporter.metrics()
+    for provider in details:
+        labels = {"agent": "thinker", "agent_type": "unknown", "provider": provider, "model": "claude-x"}
+        assert value(text, "agency_agent_llm_tokens_total", **labels, token_type="reasoning") == 120, provider
+        assert value(text, "agency_agent_llm_tokens_total", **labels, token_type="output") == 300, provider
+
+
 async def test_invalid_spans_are_rejected_in_partial_success_and_the_rest_applied(exporter):
     body = json_request(
         json_span("chat", "0000000000000001", **LLM, **{"gen_ai.usage.input_tokens": -5}),

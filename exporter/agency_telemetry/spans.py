@@ -37,7 +37,8 @@ MILLISECONDS_PER_NANOSECOND = 1e-6  # a bare duration in the JSON API is in mill
 
 _SCALARS = frozenset(("string_value", "bool_value", "int_value", "double_value"))
 _AGENT_EVENT_TYPES = frozenset(t for t, cls in EVENT_TYPES.items() if issubclass(cls, AgentEvent))
-# (event field, attribute names in order of preference); deprecated names come last.
+# (event field, attribute names in order of preference); deprecated names come last, then those
+# of Pydantic AI, which reports reasoning tokens (a part of the output) as its provider names them.
 _TOKEN_ATTRIBUTES = (
     ("input_tokens", ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
     ("output_tokens", ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
@@ -50,7 +51,15 @@ _TOKEN_ATTRIBUTES = (
             "gen_ai.usage.cache_creation_input_tokens",
         ),
     ),
-    ("reasoning_tokens", ("gen_ai.usage.reasoning.output_tokens",)),
+    (
+        "reasoning_tokens",
+        (
+            "gen_ai.usage.reasoning.output_tokens",
+            "gen_ai.usage.details.reasoning_tokens",  # OpenAI, xAI
+            "gen_ai.usage.details.thinking_tokens",  # Anthropic
+            "gen_ai.usage.details.thoughts_tokens",  # Google
+        ),
+    ),
 )
 
 
