@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from agency_telemetry.simulator import FleetSimulator
+
 from scripts.local_stack import free_port, stop_process, wait_ready
 from support.metrics import samples
 from support.processes import require_binary
@@ -693,7 +695,7 @@ def test_fleet_feeds_the_exporter_and_reports_its_health(compose: dict[str, Any]
             agents = int(argument(fleet["command"], "--agents"))
             _, metrics = get(f"{url}/metrics")
             infos = [key for key in samples(metrics) if key[0] == "agency_agent_info"]
-            assert len(infos) == agents
+            assert len(infos) == agents + FleetSimulator.otel_agents  # and those sending OTLP spans
             assert any(key[0] == "agency_council_consensus_attempts_total" for key in samples(metrics))
             first = heartbeat.stat().st_mtime_ns
             wait_for(lambda: heartbeat.stat().st_mtime_ns > first, "the next batch did not renew the heartbeat", log)

@@ -342,6 +342,7 @@ class FleetSimulator:
     _queue_depth: dict[str, int] = field(init=False, default_factory=dict)
     _open_alerts: set[str] = field(init=False, default_factory=set)
     _sessions: dict[str, int] = field(init=False, default_factory=dict)
+    _unreachable: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -425,12 +426,22 @@ class FleetSimulator:
         return otel_traces(self.otel_rng, self.otel_fleet, time.time_ns(), everything)
 
     async def _send(self, session: aiohttp.ClientSession, path: str, body: str | bytes, media_type: str) -> bool:
-        """True when the batch is done with: accepted, or rejected for good (so not resent)."""
+        """True when the batch is done with: accepted, or refused for good (so not resent)."""
         try:
             async with session.post(path, data=body, headers={"Content-Type": media_type}) as resp:
-                if resp.status >= 300:
-                    log.warning("simulator batch rejected: %s %s", resp.status, await resp.text())
-                return resp.status < 500
-        except aiohttp.ClientError as exc:
-            log.debug("exporter not reachable yet, resending: %s", exc)
+                if self._unreachable:
+                    log.info("exporter reachable again")
+                    self._unreachable = False
+                if resp.status < 300:
+                    self.accepted()
+                    return True
+                log.warning("simulator batch refused: %s %s", resp.status, await resp.text())
+                return resp.status < 500  # a 4xx would be refused again: drop the batch
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if not self._unreachable:  # once per outage, not once per tick
+                log.info("exporter not reachable, resending until it is: %s", exc)
+                self._unreachable = True
             return False
+
+    def accepted(self) -> None:
+        """Called after each batch the exporter accepted."""
