@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from aiohttp import web
 
@@ -39,6 +39,17 @@ class Batch:
     plan: Any = None  # what the reader commits once the events are applied
 
 
+class Refused(NamedTuple):
+    """A request refused whole, as a reader answers it (``reason`` from :mod:`refusals`)."""
+
+    reason: str
+    message: str
+    media_type: str
+    problems: list[Any] | None = None
+    retry_after: float | None = None
+    headers: dict[str, str] | None = None
+
+
 class Reader(Protocol):
     def check_media_type(self, media_type: str) -> None:
         """Raises InvalidBatch for a media type this reader does not read."""
@@ -52,16 +63,8 @@ class Reader(Protocol):
 
     def accepted(self, batch: Batch, applied: Applied, media_type: str) -> web.Response: ...
 
-    def refused(
-        self,
-        reason: str,
-        message: str,
-        media_type: str,
-        *,
-        problems: list[Any] | None,
-        retry_after: float | None,
-        headers: dict[str, str] | None,
-    ) -> web.Response: ...
+    def refused(self, refused: Refused) -> web.Response:
+        """The answer to a request refused whole."""
 
 
 class JsonEvents:
@@ -84,17 +87,14 @@ class JsonEvents:
     def accepted(self, batch: Batch, applied: Applied, media_type: str) -> web.Response:
         return json_answer(202, {"accepted": applied.accepted, "duplicates": applied.duplicates})
 
-    def refused(
-        self,
-        reason: str,
-        message: str,
-        media_type: str,
-        *,
-        problems: list[Any] | None,
-        retry_after: float | None,
-        headers: dict[str, str] | None,
-    ) -> web.Response:
-        return refusal_answer(reason, message, problems=problems, retry_after=retry_after, headers=headers)
+    def refused(self, refused: Refused) -> web.Response:
+        return refusal_answer(
+            refused.reason,
+            refused.message,
+            problems=refused.problems,
+            retry_after=refused.retry_after,
+            headers=refused.headers,
+        )
 
 
 class Ingest:
@@ -238,6 +238,4 @@ class _Refuser:
         headers: dict[str, str] | None = None,
     ) -> web.Response:
         self.self_metrics.rejected(reason, events)
-        return self.reader.refused(
-            reason, message, self.media_type, problems=problems, retry_after=retry_after, headers=headers
-        )
+        return self.reader.refused(Refused(reason, message, self.media_type, problems, retry_after, headers))

@@ -10,8 +10,6 @@ whole (auth, size, rate, overload), gets an error status, with a ``google.rpc.St
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
@@ -20,7 +18,7 @@ from .config import Config
 from .datapoints import PointMapper, SpanServices
 from .decoder import EventDecoder, InvalidBatch
 from .events import Event, TaskStarted
-from .ingest import Batch
+from .ingest import Batch, Refused
 from .otlp import (
     JSON,
     MEDIA_TYPES,
@@ -52,23 +50,14 @@ class _OtlpReader:
     def check_media_type(self, media_type: str) -> None:
         check_media_type(media_type)
 
-    def refused(
-        self,
-        reason: str,
-        message: str,
-        media_type: str,
-        *,
-        problems: list[Any] | None,
-        retry_after: float | None,
-        headers: dict[str, str] | None,
-    ) -> web.Response:
-        http_status = refusal_status(reason)
-        encoding = media_type if media_type in MEDIA_TYPES else JSON
+    def refused(self, refused: Refused) -> web.Response:
+        http_status = refusal_status(refused.reason)
+        encoding = refused.media_type if refused.media_type in MEDIA_TYPES else JSON
         return web.Response(
             status=http_status,
-            body=encode(status(http_status, message), encoding),
+            body=encode(status(http_status, refused.message), encoding),
             content_type=encoding,
-            headers=refusal_headers(reason, retry_after, headers),
+            headers=refusal_headers(refused.reason, refused.retry_after, refused.headers),
         )
 
     def _check_size(self, items: int, what: str) -> None:
