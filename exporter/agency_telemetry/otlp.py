@@ -107,17 +107,23 @@ def encode(message: Message, media_type: str) -> bytes:
 def traces_response(rejected: int, message: str) -> ExportTraceServiceResponse:
     response = ExportTraceServiceResponse()
     if rejected or message:
-        response.partial_success.rejected_spans = rejected
-        response.partial_success.error_message = message
+        _partial(response, "rejected_spans", rejected, message)
     return response
 
 
 def metrics_response(rejected: int, message: str) -> ExportMetricsServiceResponse:
     response = ExportMetricsServiceResponse()
     if rejected or message:
-        response.partial_success.rejected_data_points = rejected
-        response.partial_success.error_message = message
+        _partial(response, "rejected_data_points", rejected, message)
     return response
+
+
+def _partial(
+    response: ExportTraceServiceResponse | ExportMetricsServiceResponse, counter: str, rejected: int, message: str
+) -> None:
+    """Sets ``partial_success``: only when something was left out, or clients read it as a warning."""
+    setattr(response.partial_success, counter, rejected)
+    response.partial_success.error_message = message
 
 
 def status(http_status: int, message: str) -> status_pb2.Status:

@@ -197,24 +197,20 @@ class _AttributionCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         counts = self.attribution.counts
-        attributed = CounterMetricFamily(
+        yield _counts(
             "agency_exporter_otlp_attributions",
             "OTLP LLM requests, tool calls and span events by the agent they were counted for: their "
             "invoke_agent ancestor's, or (none arrived) their own gen_ai.agent.name or service.name.",
-            labels=["via"],
+            "via",
+            {via: counts[via] for via in ATTRIBUTION_WAYS},
         )
-        for via in ATTRIBUTION_WAYS:
-            attributed.add_metric([via], counts[via])
-        yield attributed
-        released = CounterMetricFamily(
+        yield _counts(
             "agency_exporter_otlp_held_released",
             "Held OTLP events counted under their fallback agent: held past otlp.attribution_hold, "
             "or released early because otlp.max_held_spans was reached.",
-            labels=["why"],
+            "why",
+            {why: counts[why] for why in RELEASE_REASONS},
         )
-        for why in RELEASE_REASONS:
-            released.add_metric([why], counts[why])
-        yield released
         held = GaugeMetricFamily(
             "agency_exporter_otlp_held",
             "OTLP events waiting for their invoke_agent ancestor (events), and the parent links of "
@@ -225,6 +221,13 @@ class _AttributionCollector(Collector):
         held.add_metric(["events"], events)
         held.add_metric(["links"], self.attribution.size - events)
         yield held
+
+
+def _counts(name: str, documentation: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value, count in counts.items():
+        family.add_metric([value], count)
+    return family
 
 
 class _ReloadCollector(Collector):
