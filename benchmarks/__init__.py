@@ -6,5 +6,7 @@ The shared modules are imported downward only: ``workload`` (the event mix and i
 bodies), ``baseline`` (the aiohttp + prometheus_client exporter a user would write), ``ours``
 (our exporter in-process) and ``timing`` (interleaved runs, medians, ratios, RSS, the machine).
 The scripts on top (``bench_exporter``, ``scale``, ``ab_ingest``, ``soak``, ``time_to_page``)
-import those, and ``bench_exporter`` runs ``scale``'s rows last.
+import those, and ``bench_exporter`` runs ``scale``'s rows last. ``otlp_ingest`` (OTLP/HTTP
+traces in-process, with its own span workload and prometheus_client baseline) needs only
+``timing``.
 """

@@ -3,6 +3,8 @@ with a hand-driven clock: order of arrival, intermediate spans, roots, the hold,
 
 from __future__ import annotations
 
+import msgspec
+
 from agency_telemetry.attribution import Attribution
 from agency_telemetry.events import LlmRequest
 from agency_telemetry.spans import MappedSpans, Pending
@@ -100,7 +102,7 @@ def test_a_plan_not_committed_changes_nothing():
 
 def test_events_of_an_earlier_request_come_back_with_their_sender():
     attribution = Attribution(30, 1000, Clock())
-    step(attribution, request({b"llm": b"agent"}, pending=[llm(b"agent")._replace(sender="token-a")]))
+    step(attribution, request({b"llm": b"agent"}, pending=[msgspec.structs.replace(llm(b"agent"), sender="token-a")]))
     plan = attribution.plan(request({b"agent": b""}, {b"agent": "planner"}))
     assert plan.ready == []
     assert [(sender, event.agent) for sender, event in plan.released] == [("token-a", "planner")]  # type: ignore[attr-defined]

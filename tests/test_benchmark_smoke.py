@@ -12,7 +12,7 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-FIGURE = r"([\d,]+(?:\.\d+)?) (events/s|ms)"
+FIGURE = r"([\d,]+(?:\.\d+)?) (events/s|spans/s|ms)"
 
 
 def figures(line: str) -> dict[str, float]:
@@ -50,6 +50,23 @@ def test_quick_benchmark_reports_ingest_and_metrics_for_both_sides() -> None:
     assert any(line.startswith("target:") and ": met" in line for line in lines), "the memory target line"
     assert len([line for line in lines if re.match(r"churn\s+round\s+\d+:", line)]) == 3
     assert [line.split()[1] for line in lines if re.match(r"scale\s+\d", line)] == ["100", "1,000"]
+
+
+def test_otlp_ingest_reports_spans_per_second_and_latency_of_both_sides_for_both_layouts() -> None:
+    output = run_benchmark("otlp_ingest", "--quick", timeout=120)
+    lines = output.splitlines()
+    rows = [line for line in lines if "spans/s" in line]
+    starts = [" ".join(line.split()[:3]) for line in rows]
+    assert starts == ["whole trees ours", "per CPU second:", "split trees ours", "per CPU second:"], output
+    latency = [line for line in lines if "latency per request" in line]
+    assert len(latency) == 2, output
+    for line in rows + latency:
+        values = figures(line)
+        assert set(values) == {"ours", "baseline"} and all(value > 0 for value in values.values()), line
+    assert all(re.search(r"ours/baseline\s+[\d.]+x", line) for line in rows), rows
+    # Both sides counted the same tasks, failures, LLM requests, tokens and tool calls.
+    assert re.search(r"^counted: tasks_total [\d,]+", output, re.MULTILINE), output
+    assert "MISMATCH" not in output
 
 
 def test_time_to_page_reports_every_phase_from_a_real_page() -> None:

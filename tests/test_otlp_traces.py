@@ -429,3 +429,29 @@ async def test_deprecated_and_alternative_genai_attributes_are_read(make_exporte
 def test_an_agent_type_rule_must_name_a_configured_type():
     with pytest.raises(ConfigError, match=r"otlp\.agent_types: 'judge' .* is not one of agent_types"):
         parse_config("otlp:\n  agent_types:\n    - {agent: 'judge-*', type: judge}\n")
+
+
+async def test_a_rejected_agent_span_names_no_agent_for_its_children(exporter):
+    forged = 'bad"} 1\nagency_injected_total{x="y'
+    body = json_request(
+        json_span("chat", "0000000000000001", "00000000000000aa", **LLM),
+        json_span(
+            "agent", "00000000000000aa", **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": forged}
+        ),
+        service="svc",
+    )
+    partial = (await (await post(exporter, body, "application/json")).json())["partialSuccess"]
+    assert partial["rejectedSpans"] == "1"  # the agent span; its child counts for the service
+    text = await exporter.metrics()
+    assert "agency_injected" not in text
+    assert (
+        value(
+            text,
+            "agency_agent_llm_requests_total",
+            agent="svc",
+            agent_type="unknown",
+            provider="anthropic",
+            model="claude-x",
+        )
+        == 1
+    )

@@ -146,14 +146,13 @@ class Attribution:
         return [(pending.sender, pending.event) for pending in due]
 
     def _merged(self, trace: bytes, mapped: MappedSpans) -> _Trace:
+        """The trace as remembered and as ``mapped`` adds to it, a new state: what is remembered is
+        not changed (the request's own dicts are taken over, as the request needs them no more)."""
+        links, agents = mapped.links.get(trace, {}), mapped.agents.get(trace, {})
         known = self.traces.get(trace)
-        state = _Trace()
-        if known is not None:
-            state.links.update(known.links)
-            state.agents.update(known.agents)
-        state.links.update(mapped.links.get(trace, {}))
-        state.agents.update(mapped.agents.get(trace, {}))
-        return state
+        if known is None:
+            return _Trace(links, agents)
+        return _Trace(known.links | links, known.agents | agents)
 
 
 def _resolve(trace: _Trace, start: bytes) -> Agent | bytes | None:
@@ -175,7 +174,6 @@ def _resolve(trace: _Trace, start: bytes) -> Agent | bytes | None:
 
 def _for(event: Event, agent: Agent) -> Event:
     name, agent_type = agent
-    changes: dict[str, str] = {"agent": name}
-    if agent_type is not None:
-        changes["agent_type"] = agent_type
-    return msgspec.structs.replace(event, **changes)
+    if agent_type is None:
+        return msgspec.structs.replace(event, agent=name)
+    return msgspec.structs.replace(event, agent=name, agent_type=agent_type)

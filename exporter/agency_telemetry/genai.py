@@ -62,6 +62,10 @@ class AgentTypes:
         declared = text(attrs.get(AGENT_TYPE_KEY)) or text(resource.get(AGENT_TYPE_KEY))
         if declared is not None or agent is None:
             return declared
+        return self.of_name(agent)
+
+    def of_name(self, agent: str) -> str | None:
+        """The type of the first rule whose pattern matches ``agent``, else None."""
         for matches, agent_type in self._rules:
             if matches(agent):
                 return agent_type

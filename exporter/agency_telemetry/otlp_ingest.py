@@ -10,6 +10,7 @@ whole (auth, size, rate, overload), gets an error status, with a ``google.rpc.St
 
 from __future__ import annotations
 
+import msgspec
 from aiohttp import web
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
@@ -94,7 +95,7 @@ class OtlpTraces(_OtlpReader):
         self._check_size(sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans), "spans")
         mapped = self.mapper.map(request)
         if token is not None:
-            mapped.pending = [pending._replace(sender=token) for pending in mapped.pending]
+            mapped.pending = [msgspec.structs.replace(pending, sender=token) for pending in mapped.pending]
         self.self_metrics.otlp_received("traces", mapped.spans, mapped.ignored, mapped.rejected)
         plan = self.attribution.plan(mapped)
         return Batch(plan.ready, mapped.rejected, mapped.problems, plan=plan)
@@ -179,3 +180,11 @@ def _message(rejected: int, problems: list[str], what: str, shown: int = 5) -> s
     more = len(problems) - shown
     listed = "; ".join(problems[:shown]) + (f"; and {more} more" if more > 0 else "")
     return f"{rejected} {what} rejected, the rest applied: {listed}"
+
+
+def otlp_readers(config: Config, store: Store, self_metrics: SelfMetrics) -> tuple[OtlpTraces, OtlpMetrics]:
+    """The readers of ``/v1/traces`` and ``/v1/metrics``, sharing what spans tell about metrics."""
+    attribution = Attribution(config.otlp.attribution_hold, config.otlp.max_held_spans, store.clock)
+    self_metrics.watch_attribution(attribution)
+    services = SpanServices(config.otlp.spans_win_window)
+    return OtlpTraces(config, self_metrics, attribution, services), OtlpMetrics(config, self_metrics, services)

@@ -16,12 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from . import __version__
-from .attribution import Attribution
 from .config import Config
-from .datapoints import SpanServices
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Exposition, accepts_gzip, wants_openmetrics
 from .ingest import Ingest, JsonEvents
-from .otlp_ingest import OtlpMetrics, OtlpTraces
+from .otlp_ingest import otlp_readers
 from .reload import POLL_SECONDS, Reloadable
 from .selfmetrics import SelfMetrics
 from .store import Store
@@ -159,11 +157,7 @@ def create_app(config: Config, store: Store | None = None) -> web.Application:
         app.middlewares.append(middleware)
         app.on_response_prepare.append(add_headers)
     app.router.add_post("/v1/events", ingest.route(JsonEvents(config)))
-    attribution = Attribution(config.otlp.attribution_hold, config.otlp.max_held_spans, store.clock)
-    self_metrics.watch_attribution(attribution)
-    services = SpanServices(config.otlp.spans_win_window)
-    traces = OtlpTraces(config, self_metrics, attribution, services)
-    metrics_reader = OtlpMetrics(config, self_metrics, services)
+    traces, metrics_reader = otlp_readers(config, store, self_metrics)
     app.router.add_post("/v1/traces", ingest.route(traces))
     app.router.add_post("/v1/metrics", ingest.route(metrics_reader))
     app.router.add_get("/metrics", metrics)

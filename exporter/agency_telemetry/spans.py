@@ -13,30 +13,29 @@ inference children) is never added again.
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+import msgspec
 
 from .config import Config
-from .decoder import EventDecoder, Problem
+from .decoder import EventDecoder
 from .events import EVENT_TYPES, MAX_TEXT_LENGTH, AgentEvent, Event, TaskCompleted, TaskFailed, TaskStarted
+from .genai import AGENT_TYPE_KEY, UNKNOWN, AgentTypes, attributes, describe, text, whole
 
 AGENT_OPERATION = "invoke_agent"
 TOOL_OPERATION = "execute_tool"
 INFERENCE_OPERATIONS = frozenset(("chat", "text_completion", "generate_content", "embeddings"))
+_CHILD_OPERATIONS = INFERENCE_OPERATIONS | {TOOL_OPERATION}  # spans of an agent's LLM requests and tool calls
 STATUS_ERROR = 2  # opentelemetry.proto.trace.v1.Status.STATUS_CODE_ERROR
 PREFIX = "agency."
 TRACE_ID_BYTES, SPAN_ID_BYTES = 16, 8
-AGENT_TYPE_KEY = "agency.agent.type"
-UNKNOWN = "unknown"  # provider or model of an inference span that names neither
 MILLISECONDS_PER_NANOSECOND = 1e-6  # a bare duration in the JSON API is in milliseconds
 
-_SCALARS = frozenset(("string_value", "bool_value", "int_value", "double_value"))
+_SCALARS = frozenset(("string_value", "bool_value", "int_value", "double_value"))  # of a span attribute map
 _AGENT_EVENT_TYPES = frozenset(t for t, cls in EVENT_TYPES.items() if issubclass(cls, AgentEvent))
+_TASK_ENDS = (TaskCompleted, TaskFailed)
 # (event field, attribute names in order of preference); deprecated names come last, then those
 # of Pydantic AI, which reports reasoning tokens (a part of the output) as its provider names them.
 _TOKEN_ATTRIBUTES = (
@@ -63,7 +62,9 @@ _TOKEN_ATTRIBUTES = (
 )
 
 
-class Pending(NamedTuple):
+# Pending, _Origin and _Item are made for nearly every span: msgspec Structs are made in C,
+# several times faster than NamedTuples. None is ever part of a reference cycle (gc=False).
+class Pending(msgspec.Struct, frozen=True, gc=False):
     """An event that belongs to the agent of the nearest ``invoke_agent`` span at or above ``start``."""
 
     event: AgentEvent  # carries its fallback agent until attributed
@@ -89,24 +90,35 @@ class MappedSpans:
     problems: list[str] = field(default_factory=list)
 
 
-class _Item(NamedTuple):
+class _Origin(msgspec.Struct, frozen=True, gc=False):
+    """A span that gives events, and the agent they count for unless an ancestor says otherwise."""
+
+    span: Any
+    index: int  # of the span in the request
+    trace: bytes
+    agent: str | None
+    fallback: str  # how the agent was found: "agent_name" or "service"
+    agent_type: str | None  # as the span or its resource says
+
+
+class _Item(msgspec.Struct, frozen=True, gc=False):
     """A JSON event built from a span, before validation, with where it came from."""
 
     body: dict[str, Any]
-    span: int  # index of its span in the request
-    where: str  # the span, for messages
-    trace: bytes
+    origin: _Origin
+    event: str | None  # the name of the span event it comes from; None: the span itself
     start: bytes | None  # None: the agent is known; else where the agent search begins
-    fallback: str
+
+    @property
+    def where(self) -> str:
+        """The span (or span event), for messages: only made for an item with a problem."""
+        span = self.origin.span
+        where = f"span {span.name!r} ({span.span_id.hex()})"
+        return where if self.event is None else f"event {self.event!r} of {where}"
 
 
-class _Origin(NamedTuple):
-    trace: bytes
-    span_id: bytes
-    span_index: int
-    where: str
-    fallback_agent: str | None
-    fallback: str
+class _Resource(NamedTuple):
+    service: str | None
     agent_type: str | None
 
 
@@ -115,67 +127,71 @@ class SpanMapper:
 
     def __init__(self, config: Config, decoder: EventDecoder) -> None:
         self.decoder = decoder
-        rules = [(re.compile(fnmatch.translate(rule.agent)).match, rule.type) for rule in config.otlp.agent_types]
-        self._type_rules = rules
+        self.agent_types = AgentTypes(config)
 
-    def map(self, request: ExportTraceServiceRequest) -> MappedSpans:
+    def map(self, request: Any) -> MappedSpans:
+        """The spans of an :data:`otlp.TraceRequest` (span attributes as maps) as events."""
         mapped = MappedSpans()
         items: list[_Item] = []
+        links = mapped.links
+        index = 0
         for resource_spans in request.resource_spans:
             resource = attributes(resource_spans.resource.attributes)
+            context = _Resource(text(resource.get("service.name")), text(resource.get(AGENT_TYPE_KEY)))
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    index = mapped.spans
-                    mapped.spans += 1
-                    found = self._span(span, resource, index, mapped)
+                    trace = span.trace_id
+                    parents = links.get(trace)
+                    if parents is None:
+                        parents = links[trace] = {}
+                    parents[span.span_id] = span.parent_span_id
+                    found = self._span(span, trace, context, index, mapped)
                     if found:
                         items.extend(found)
                     else:
                         mapped.ignored += 1
+                    index += 1
+        mapped.spans = index
         self._validate(items, mapped)
         return mapped
 
-    def _span(self, span: Any, resource: dict[str, Any], index: int, mapped: MappedSpans) -> list[_Item]:
-        trace, span_id = bytes(span.trace_id), bytes(span.span_id)
-        mapped.links.setdefault(trace, {})[span_id] = bytes(span.parent_span_id)
-        attrs = attributes(span.attributes)
-        operation = attrs.get("gen_ai.operation.name")
-        where = f"span {span.name!r} ({span_id.hex()})"
-        own_agent = _text(attrs.get("gen_ai.agent.name"))
-        service = _text(resource.get("service.name"))
-        fallback_agent = own_agent or service
+    def _span(self, span: Any, trace: bytes, resource: _Resource, index: int, mapped: MappedSpans) -> list[_Item]:
+        """The span's items: none when it is ignored."""
+        attrs = span.attributes
+        operation = _string(attrs, "gen_ai.operation.name")
+        task, child = operation == AGENT_OPERATION, operation in _CHILD_OPERATIONS
+        events = [event for event in span.events if event.name.startswith(PREFIX)] if span.events else ()
+        if not (task or child or events):
+            return []
+        own_agent = _string(attrs, "gen_ai.agent.name")
+        agent_type = _string(attrs, AGENT_TYPE_KEY) or resource.agent_type
         fallback = "agent_name" if own_agent else "service"
-        agent_type = _text(attrs.get(AGENT_TYPE_KEY)) or _text(resource.get(AGENT_TYPE_KEY))
+        origin = _Origin(span, index, trace, own_agent or resource.service, fallback, agent_type)
         items: list[_Item] = []
-        failed = span.status.code == STATUS_ERROR
-        duration = (span.end_time_unix_nano - span.start_time_unix_nano) * MILLISECONDS_PER_NANOSECOND
-        if operation == AGENT_OPERATION:
-            agent = fallback_agent
-            body: dict[str, Any] = {"type": "task_failed" if failed else "task_completed", "duration": duration}
-            if failed:
-                body["reason"] = _reason(span, attrs)
-            if agent is not None:
-                body["agent"] = agent
-                agent_type = agent_type or self._typed(agent)
-                mapped.agents.setdefault(trace, {})[span_id] = (agent, agent_type)
-            _set(body, "agent_type", agent_type)
-            items.append(_Item(body, index, where, trace, None, fallback))
-        elif operation in INFERENCE_OPERATIONS or operation == TOOL_OPERATION:
-            if service is not None and operation != TOOL_OPERATION:
-                mapped.inference_services.add(service)
-            body = _inference(attrs) if operation != TOOL_OPERATION else _tool(attrs)
-            body["duration"] = duration
-            if failed:
-                body["reason"] = _reason(span, attrs)
-            _set(body, "agent", fallback_agent)
-            _set(body, "agent_type", agent_type or (fallback_agent and self._typed(fallback_agent)))
-            items.append(_Item(body, index, where, trace, bytes(span.parent_span_id), fallback))
-        if len(trace) == TRACE_ID_BYTES and len(span_id) == SPAN_ID_BYTES and any(trace) and any(span_id):
-            for item in items:  # the span's own task, request or call: an exemplar of its duration
-                item.body["trace_id"], item.body["span_id"] = trace.hex(), span_id.hex()
-        origin = _Origin(trace, span_id, index, where, fallback_agent, fallback, agent_type)
-        items.extend(self._span_event(event, origin) for event in span.events if event.name.startswith(PREFIX))
+        failed = _failed(span)
+        if task or child:
+            if task:
+                body = {"type": "task_failed" if failed else "task_completed"}
+            elif operation == TOOL_OPERATION:
+                body = _tool(attrs)
+            else:
+                body = _inference(attrs)
+                if resource.service is not None:
+                    mapped.inference_services.add(resource.service)
+            _timed(body, span, attrs, failed)
+            _trace_context(body, trace, span.span_id)
+            self._agent(body, origin)
+            items.append(_Item(body, origin, None, None if task else span.parent_span_id))
+        items += [self._span_event(event, origin) for event in events]
         return items
+
+    def _agent(self, body: dict[str, Any], origin: _Origin) -> None:
+        """Sets the origin's agent and its type, as the span or resource says or else by the type rules."""
+        agent, agent_type = origin.agent, origin.agent_type
+        if agent is not None:
+            body["agent"] = agent
+            agent_type = agent_type or self.agent_types.of_name(agent)
+        _set(body, "agent_type", agent_type)
 
     def _span_event(self, event: Any, origin: _Origin) -> _Item:
         kind = event.name.removeprefix(PREFIX)
@@ -185,60 +201,87 @@ class SpanMapper:
                 body[key.removeprefix(PREFIX)] = value
         start = None
         if kind in _AGENT_EVENT_TYPES and "agent" not in body:
-            start = origin.span_id  # the agent of this span, or of its nearest agent ancestor
-            agent = origin.fallback_agent
-            _set(body, "agent", agent)
-            if "agent_type" not in body:
-                _set(body, "agent_type", origin.agent_type or (agent and self._typed(agent)))
-        where = f"event {event.name!r} of {origin.where}"
-        return _Item(body, origin.span_index, where, origin.trace, start, origin.fallback)
-
-    def _typed(self, agent: str) -> str | None:
-        for matches, agent_type in self._type_rules:
-            if matches(agent):
-                return agent_type
-        return None
+            start = origin.span.span_id  # the agent of this span, or of its nearest agent ancestor
+            if "agent_type" in body:
+                _set(body, "agent", origin.agent)
+            else:
+                self._agent(body, origin)
+        return _Item(body, origin, event.name, start)
 
     def _validate(self, items: list[_Item], mapped: MappedSpans) -> None:
         events, problems = self.decoder.validate([item.body for item in items])
         rejected_spans = set()
         for problem in problems:
             item = items[problem.index or 0]
-            rejected_spans.add(item.span)
-            mapped.problems.append(f"{item.where}: {_describe(problem)}")
+            rejected_spans.add(item.origin.index)
+            mapped.problems.append(f"{item.where}: {describe(problem)}")
+        ready, pending = mapped.ready, mapped.pending
         for item, event in zip(items, events, strict=True):
             if event is None:
                 continue
             if item.start is None:
-                if isinstance(event, TaskCompleted | TaskFailed):  # the span is the whole task: start and end
-                    mapped.ready.append(TaskStarted(agent=event.agent, agent_type=event.agent_type))
-                mapped.ready.append(event)
+                if isinstance(event, _TASK_ENDS) and item.event is None:  # the span is the whole task
+                    ready.append(TaskStarted(agent=event.agent, agent_type=event.agent_type))
+                    # Only a valid agent span names the agent of its children: they take its values.
+                    span_id = item.origin.span.span_id
+                    mapped.agents.setdefault(item.origin.trace, {})[span_id] = (event.agent, event.agent_type)
+                ready.append(event)
             else:
-                mapped.pending.append(Pending(event, item.trace, item.start, item.fallback))  # type: ignore[arg-type]
+                pending.append(Pending(event, item.origin.trace, item.start, item.origin.fallback))  # type: ignore[arg-type]
         mapped.rejected = len(rejected_spans)
 
 
-def attributes(pairs: Iterable[Any]) -> dict[str, Any]:
-    """OTLP key-value pairs as a dict of their scalar values (arrays and maps are left out)."""
-    found = {}
-    for pair in pairs:
-        value = pair.value
-        kind = value.WhichOneof("value")
-        if kind in _SCALARS:
-            found[pair.key] = getattr(value, kind)
-    return found
+# A span's attributes are a protobuf map: ``key in attrs`` is a lookup in C, where ``get`` of a
+# missing key raises and catches a KeyError (three times slower), and most keys looked up are
+# missing; ``attrs[key]`` of a missing key would add it.
+def _scalar(attrs: Any, *keys: str) -> Any:
+    """The value of the first of ``keys`` the span has as a scalar attribute, else None."""
+    for key in keys:
+        if key in attrs:
+            value = attrs[key]
+            kind = value.WhichOneof("value")
+            if kind in _SCALARS:
+                return getattr(value, kind)
+    return None
 
 
-def _inference(attrs: dict[str, Any]) -> dict[str, Any]:
-    provider = _text(attrs.get("gen_ai.provider.name")) or _text(attrs.get("gen_ai.system")) or UNKNOWN
-    model = _text(attrs.get("gen_ai.response.model")) or _text(attrs.get("gen_ai.request.model")) or UNKNOWN
+def _string(attrs: Any, *keys: str) -> str | None:
+    """The value of the first of ``keys`` the span has as a non-empty string, else None."""
+    for key in keys:
+        if key in attrs:
+            value: str = attrs[key].string_value  # "" for a value of another kind
+            if value:
+                return value
+    return None
+
+
+def _trace_context(body: dict[str, Any], trace: bytes, span_id: bytes) -> None:
+    """The span's ids, for the exemplar of its duration bucket (when they are valid W3C ids)."""
+    if len(trace) == TRACE_ID_BYTES and len(span_id) == SPAN_ID_BYTES and any(trace) and any(span_id):
+        body["trace_id"], body["span_id"] = trace.hex(), span_id.hex()
+
+
+def _failed(span: Any) -> bool:
+    has_status: bool = span.HasField("status")  # most spans have none: asking makes no Status object
+    return has_status and span.status.code == STATUS_ERROR
+
+
+def _timed(body: dict[str, Any], span: Any, attrs: Any, failed: bool) -> None:
+    body["duration"] = (span.end_time_unix_nano - span.start_time_unix_nano) * MILLISECONDS_PER_NANOSECOND
+    if failed:
+        body["reason"] = _reason(span, attrs)
+
+
+def _inference(attrs: Any) -> dict[str, Any]:
+    provider = _string(attrs, "gen_ai.provider.name", "gen_ai.system") or UNKNOWN
+    model = _string(attrs, "gen_ai.response.model", "gen_ai.request.model") or UNKNOWN
     body: dict[str, Any] = {"type": "llm_request", "provider": provider, "model": model}
     for name, keys in _TOKEN_ATTRIBUTES:
-        value = next((attrs[key] for key in keys if key in attrs), None)
+        value = _scalar(attrs, *keys)
         if value is not None:
-            body[name] = _whole(value)
+            body[name] = whole(value)
     _complete_totals(body)
-    cost = attrs.get("gen_ai.usage.cost")
+    cost = _scalar(attrs, "gen_ai.usage.cost")
     if cost is not None:
         body["cost"] = cost
     return body
@@ -247,22 +290,28 @@ def _inference(attrs: dict[str, Any]) -> dict[str, Any]:
 def _complete_totals(body: dict[str, Any]) -> None:
     """The conventions count cached tokens in input_tokens and reasoning tokens in output_tokens;
     some instrumentations report them apart (as their provider's API does). When the parts exceed
-    the total, the total left them out: add them, rather than refuse the span."""
-    cached = _number(body.get("cache_read_tokens")) + _number(body.get("cache_write_tokens"))
-    if cached > _number(body.get("input_tokens")):
-        body["input_tokens"] = _number(body.get("input_tokens")) + cached
-    reasoning = _number(body.get("reasoning_tokens"))
-    if reasoning > _number(body.get("output_tokens")):
-        body["output_tokens"] = _number(body.get("output_tokens")) + reasoning
+    the total, the total left them out: add them, rather than refuse the span. (With no part
+    given, nothing changes: most spans skip the sums. A value that is no count is left as sent,
+    for the decoder to explain.)"""
+    if "cache_read_tokens" in body or "cache_write_tokens" in body:
+        _complete(body, "input_tokens", ("cache_read_tokens", "cache_write_tokens"))
+    if "reasoning_tokens" in body:
+        _complete(body, "output_tokens", ("reasoning_tokens",))
 
 
-def _tool(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "tool_call", "tool": _text(attrs.get("gen_ai.tool.name")) or UNKNOWN}
+def _complete(body: dict[str, Any], total: str, parts: tuple[str, ...]) -> None:
+    values = [body.get(name, 0) for name in (total, *parts)]
+    if all(isinstance(value, int) and not isinstance(value, bool) for value in values) and sum(values[1:]) > values[0]:
+        body[total] = sum(values)
 
 
-def _reason(span: Any, attrs: dict[str, Any]) -> str:
+def _tool(attrs: Any) -> dict[str, Any]:
+    return {"type": "tool_call", "tool": _string(attrs, "gen_ai.tool.name") or UNKNOWN}
+
+
+def _reason(span: Any, attrs: Any) -> str:
     """``error.type`` and the status message; an exception event's type when error.type is missing."""
-    error_type = _text(attrs.get("error.type")) or _exception_type(span.events)
+    error_type = _string(attrs, "error.type") or _exception_type(span.events)
     parts = [part for part in (error_type, span.status.message) if part]
     return ": ".join(parts)[:MAX_TEXT_LENGTH] or "error"
 
@@ -270,27 +319,10 @@ def _reason(span: Any, attrs: dict[str, Any]) -> str:
 def _exception_type(events: Iterable[Any]) -> str | None:
     for event in events:
         if event.name == "exception":
-            return _text(attributes(event.attributes).get("exception.type"))
+            return text(attributes(event.attributes).get("exception.type"))
     return None
-
-
-def _describe(problem: Problem) -> str:
-    return f"{problem.field}: {problem.message}" if problem.field else problem.message
 
 
 def _set(body: dict[str, Any], key: str, value: Any) -> None:
     if value:
         body[key] = value
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _whole(value: Any) -> Any:
-    """A token count sent as a double (some SDKs do) as an int when it is whole."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _number(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
