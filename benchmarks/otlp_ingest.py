@@ -56,7 +56,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 from agency_telemetry.config import Config
 from agency_telemetry.exposition import Exposition
-from agency_telemetry.otlp import PROTOBUF
+from agency_telemetry.otlp import PROTOBUF, TraceRequest
 from agency_telemetry.otlp_ingest import otlp_readers
 from agency_telemetry.selfmetrics import SelfMetrics
 from agency_telemetry.spans import INFERENCE_OPERATIONS
@@ -514,6 +514,39 @@ class OursTraces:
         return self.exposition.render(False)
 
 
+# --- the floor -------------------------------------------------------------------------------
+
+FLOOR_KEYS = (  # what the mapping of an inference span reads at least
+    "gen_ai.operation.name",
+    "gen_ai.agent.name",
+    "agency.agent.type",
+    "gen_ai.provider.name",
+    "gen_ai.response.model",
+    "gen_ai.request.model",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cost",
+    "error.type",
+    "gen_ai.tool.name",
+)
+
+
+def floor(body: bytes) -> None:
+    """Parse a request and read, of every span, the fields any GenAI mapping needs, into nothing:
+    a bound on what any implementation on the official messages can do in Python."""
+    request = TraceRequest.FromString(body)
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                attributes = span.attributes
+                for key in FLOOR_KEYS:
+                    if key in attributes:
+                        attributes[key].WhichOneof("value")
+                _ = (span.trace_id, span.span_id, span.parent_span_id, span.start_time_unix_nano)
+                _ = (span.end_time_unix_nano, span.HasField("status"))
+
+
 # --- runs ------------------------------------------------------------------------------------
 
 Side = Callable[[bytes], None]
@@ -542,6 +575,9 @@ class Run:
             f"ours/baseline {ours_cpu / baseline_cpu:4.1f}x",
             f"{'':<12} latency per request (median): ours {self.latency('ours') * 1e3:6.2f} ms   "
             f"baseline {self.latency('baseline') * 1e3:6.2f} ms",
+            f"{'':<12} floor (parse, read the fields a mapping needs, nothing else) {self.rate('floor'):>9,.0f} "
+            f"spans/s: no mapping on these messages can beat the baseline by more than "
+            f"{self.rate('floor') / baseline:3.1f}x",
         ]
 
 
@@ -615,7 +651,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for layout, build in (("whole trees", whole_tree_bodies), ("split trees", split_tree_bodies)):
         ours, baseline = OursTraces(config), BaselineTraces(config)
-        run = timed({"ours": ours.apply, "baseline": baseline.apply}, build(count), requests, layout)
+        sides = {"ours": ours.apply, "baseline": baseline.apply, "floor": floor}
+        run = timed(sides, build(count), requests, layout)
         print("\n".join(run.rows()))
         if layout == "whole trees":
             lines = check_counts(ours, baseline)
