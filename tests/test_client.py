@@ -225,6 +225,24 @@ def test_events_handed_over_during_an_outage_are_applied_exactly_once(exporter: 
     assert client.stats.sent == 400 and client.stats.dropped == 0
 
 
+def test_the_trackers_heartbeat_heals_active_tasks_after_an_exporter_restart(exporter: ExporterProcess) -> None:
+    with Client(exporter.url, **FAST) as client:
+        tracker = AgentPerformanceTracker("judge-1", "constitutional_judge", client)
+        for _ in range(3):
+            tracker.task_started()
+        assert client.flush(10)
+        assert value(exporter.metrics(), "agency_agent_active_tasks", **J1) == 3
+        exporter.kill()
+        exporter.start()  # forgets the three running tasks
+        tracker.record_task_completion(100)
+        assert client.flush(10)
+        assert value(exporter.metrics(), "agency_agent_active_tasks", **J1) == 0  # not -1
+        tracker.heartbeat(cpu=0.2)
+        assert client.flush(10)
+    assert tracker.active_tasks == 2
+    assert value(exporter.metrics(), "agency_agent_active_tasks", **J1) == 2
+
+
 def test_a_rejected_batch_is_reported_and_not_retried(exporter: ExporterProcess) -> None:
     rejected: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
     with Client(exporter.url, on_rejected=lambda batch, answer: rejected.append((batch, answer)), **FAST) as client:

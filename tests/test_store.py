@@ -529,3 +529,29 @@ def test_histograms_without_traced_observations_allocate_no_exemplars():
         histogram(h.store.councils, "ethics", C_FORMATION),
     ]
     assert [hist.exemplars for hist in histograms] == [None] * 4
+
+
+def test_no_gauge_goes_below_zero_when_ends_come_without_their_starts():
+    """As after an exporter restart: the tasks and sessions started before it end after it."""
+    h = Harness()
+    h.send(
+        {"type": "task_completed", "duration": 100, **J1},
+        {"type": "task_failed", "reason": "timeout", **J1},
+        {"type": "coordination", "council": "review", "session": "ended"},
+    )
+    assert h.value("agency_agent_active_tasks", **J1) == 0
+    assert h.value("agency_agent_tasks_total", **J1) == 2  # the ends still count as tasks
+    assert h.value("agency_council_sessions_active", council="review") == 0
+    h.send({"type": "task_started", **J1})
+    assert h.value("agency_agent_active_tasks", **J1) == 1
+
+
+def test_a_heartbeats_active_tasks_replace_the_exporters_count():
+    h = Harness()
+    h.send({"type": "task_started", **J1}, {"type": "task_started", **J1})
+    h.send({"type": "agent_heartbeat", "active_tasks": 5, **J1})  # the agent knows better
+    assert h.value("agency_agent_active_tasks", **J1) == 5
+    h.send({"type": "task_completed", "duration": 100, **J1}, {"type": "agent_heartbeat", "cpu": 0.5, **J1})
+    assert h.value("agency_agent_active_tasks", **J1) == 4  # a heartbeat without the field keeps the count
+    h.send({"type": "agent_heartbeat", "active_tasks": 0, **J1})
+    assert h.value("agency_agent_active_tasks", **J1) == 0

@@ -129,9 +129,14 @@ class AgentDeregistered(AgentEvent, tag="agent_deregistered"):
 
 
 class AgentHeartbeat(AgentEvent, tag="agent_heartbeat"):
+    """The agent's own figures, absolute. ``active_tasks`` is the agent's count of its running
+    tasks: it replaces the exporter's count (kept from task starts and ends), which a restart of
+    the exporter or a lost event would otherwise leave wrong."""
+
     cpu: Ratio | None = None
     memory: Bytes | None = None
     queue_depth: Count | None = None
+    active_tasks: Count | None = None
 
 
 class TaskStarted(AgentEvent, tag="task_started"):

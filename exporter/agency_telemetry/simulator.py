@@ -103,6 +103,7 @@ def heartbeat(rng: random.Random, agent: Agent, cpu: float, units: bool = False)
         "cpu": f"{cpu * 100:.1f} %" if units else round(cpu, 3),
         "memory": f"{memory} MiB" if units else memory * 2**20,
         "queue_depth": rng.randint(0, 3 * agent.capacity),
+        "active_tasks": agent.running,  # the agent's own count: an exporter restart does not skew it
     }
 
 

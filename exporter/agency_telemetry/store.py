@@ -8,7 +8,9 @@ checked. A new owner's values start as its families say (:attr:`catalogue.Family
 
 Everything is additive across exporter replicas: counters only grow, load moves by +1/-1,
 and values that are set (capacity, CPU, memory, last seen) are meant to be combined with
-``max`` in rules.
+``max`` in rules. No gauge goes below zero: an end whose start this exporter never saw (it
+restarted, or the start was lost) leaves the count at zero, and an agent's heartbeat with
+``active_tasks`` sets its count outright.
 """
 
 from __future__ import annotations
@@ -350,6 +352,8 @@ class Store:
             values[A_MEMORY] = event.memory
         if event.queue_depth is not None:
             values[A_QUEUE_DEPTH] = event.queue_depth
+        if event.active_tasks is not None:
+            values[A_ACTIVE] = event.active_tasks
 
     def _on_task_started(self, event: TaskStarted, now: float, wall: float) -> None:
         self._agent(event.agent, event.agent_type, now, wall).values[A_ACTIVE] += 1
@@ -357,7 +361,8 @@ class Store:
     def _on_task_completed(self, event: TaskCompleted, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
         values[A_TASKS] += 1
-        values[A_ACTIVE] -= 1
+        if values[A_ACTIVE]:  # a task started before a restart, or whose start was lost: not below 0
+            values[A_ACTIVE] -= 1
         _observe(values[A_DURATION], self._duration_bounds, event.duration, event, wall)
         if event.quality_score is not None:
             quality = values[A_QUALITY]
@@ -369,7 +374,8 @@ class Store:
     def _on_task_failed(self, event: TaskFailed, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
         values[A_TASKS] += 1
-        values[A_ACTIVE] -= 1
+        if values[A_ACTIVE]:
+            values[A_ACTIVE] -= 1
         values[A_FAILURES][self.classifier.index(event.reason)] += 1
         if event.duration is None:
             return
@@ -462,7 +468,7 @@ class Store:
         values = self._keyed(COUNCIL, event.council, now).values
         if event.session == "started":
             values[C_SESSIONS] += 1
-        elif event.session == "ended":
+        elif event.session == "ended" and values[C_SESSIONS]:  # one opened before a restart: not below 0
             values[C_SESSIONS] -= 1
         if event.overhead is not None:
             values[C_COORDINATION] += event.overhead

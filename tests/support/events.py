@@ -11,7 +11,7 @@ ONE_OF_EACH = (
     {"type": "agent_registered", "agent": "a1", "agent_type": "worker", "capacity": 4},
     {"type": "agent_registered", "agent": "leaving", "agent_type": "orchestrator"},
     {"type": "agent_deregistered", "agent": "leaving"},
-    {"type": "agent_heartbeat", "agent": "a1", "cpu": "85 %", "memory": "512 MiB", "queue_depth": 3},
+    {"type": "agent_heartbeat", "agent": "a1", "cpu": "85 %", "memory": "512 MiB", "queue_depth": 3, "active_tasks": 1},
     {"type": "task_started", "agent": "a1"},
     {"type": "task_started", "agent": "a1"},
     {

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -76,6 +77,10 @@ class AgentPerformanceTracker:
         self.agent_id = agent_id
         self.agent_type = agent_type
         self.client = client
+        # Tasks started and not yet ended through this tracker: sent with each heartbeat, so the
+        # exporter's count heals after it restarted or missed an event.
+        self.active_tasks = 0
+        self._lock = threading.Lock()
 
     def _send(self, kind: str, **fields: Any) -> str:
         event = {"type": kind, "agent": self.agent_id, "agent_type": self.agent_type}
@@ -86,7 +91,12 @@ class AgentPerformanceTracker:
         return self._send("agent_registered", capacity=capacity)
 
     def task_started(self) -> str:
+        self._count(+1)
         return self._send("task_started")
+
+    def _count(self, change: int) -> None:
+        with self._lock:
+            self.active_tasks = max(0, self.active_tasks + change)
 
     def record_task_completion(
         self,
@@ -97,6 +107,7 @@ class AgentPerformanceTracker:
         trace_id: str | None = None,
         span_id: str | None = None,
     ) -> str:
+        self._count(-1)
         return self._send(
             "task_completed",
             duration=duration_ms,
@@ -109,12 +120,19 @@ class AgentPerformanceTracker:
     def record_task_failure(
         self, reason: str, duration_ms: float | None = None, *, trace_id: str | None = None, span_id: str | None = None
     ) -> str:
+        self._count(-1)
         return self._send("task_failed", reason=reason, duration=duration_ms, trace_id=trace_id, span_id=span_id)
 
     def heartbeat(
-        self, cpu: float | None = None, memory: float | str | None = None, queue_depth: int | None = None
+        self,
+        cpu: float | None = None,
+        memory: float | str | None = None,
+        queue_depth: int | None = None,
+        active_tasks: int | None = None,
     ) -> str:
-        return self._send("agent_heartbeat", cpu=cpu, memory=memory, queue_depth=queue_depth)
+        """The agent's figures; ``active_tasks`` defaults to the tracker's own count of running tasks."""
+        active = self.active_tasks if active_tasks is None else active_tasks
+        return self._send("agent_heartbeat", cpu=cpu, memory=memory, queue_depth=queue_depth, active_tasks=active)
 
     def record_llm_request(
         self,
