@@ -78,6 +78,12 @@ def json_request(*spans: dict[str, Any], service: str = "svc") -> bytes:
     return json.dumps({"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": list(spans)}]}]}).encode()
 
 
+def svc_llm_requests(text: str) -> float | None:
+    """The LLM requests counted for the service "svc" (spans whose agent is not known)."""
+    labels = {"agent": "svc", "agent_type": "unknown", "provider": "anthropic", "model": "claude-x"}
+    return value(text, "agency_agent_llm_requests_total", **labels)
+
+
 LLM = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-x"}
 
 
@@ -183,17 +189,7 @@ async def test_invalid_spans_are_rejected_in_partial_success_and_the_rest_applie
     assert "input_tokens" in message and "output_tokens" in message and "'bad agent' is not a valid label" in message
     text = await exporter.metrics()
     assert value(text, "agency_agent_tasks_total", agent="good", agent_type="unknown") == 1
-    assert (
-        value(
-            text,
-            "agency_agent_llm_requests_total",
-            agent="svc",
-            agent_type="unknown",
-            provider="anthropic",
-            model="claude-x",
-        )
-        is None
-    )
+    assert svc_llm_requests(text) is None
     assert value(text, "agency_exporter_otlp_items_total", signal="traces", outcome="rejected") == 3
     assert value(text, "agency_exporter_otlp_items_total", signal="traces", outcome="ignored") == 1
 
@@ -444,14 +440,4 @@ async def test_a_rejected_agent_span_names_no_agent_for_its_children(exporter):
     assert partial["rejectedSpans"] == "1"  # the agent span; its child counts for the service
     text = await exporter.metrics()
     assert "agency_injected" not in text
-    assert (
-        value(
-            text,
-            "agency_agent_llm_requests_total",
-            agent="svc",
-            agent_type="unknown",
-            provider="anthropic",
-            model="claude-x",
-        )
-        == 1
-    )
+    assert svc_llm_requests(text) == 1
