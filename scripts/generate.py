@@ -23,16 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 HEADER = "# Generated from the Jsonnet sources by scripts/generate.py; do not edit.\n"
 
 
-def render_mixin(config_overrides: dict | None = None) -> dict:
-    """The mixin as data, with ``_config`` overridden by ``config_overrides`` (deep merge)."""
+PARTS = {"rules": "prometheusRules", "alerts": "prometheusAlerts", "dashboards": "grafanaDashboards"}
+
+
+def render_mixin(config_overrides: dict | None = None, parts: tuple[str, ...] = tuple(PARTS)) -> dict:
+    """The mixin as data (``parts`` of it: Jsonnet evaluates nothing else), with ``_config``
+    overridden by ``config_overrides`` (deep merge)."""
     overrides = json.dumps(config_overrides or {})
+    fields = ", ".join(f"{part}: mixin.{PARTS[part]}" for part in parts)
     snippet = f"""
     local mixin = (import 'mixin.libsonnet') + {{ _config+:: std.mergePatch(super._config, {overrides}) }};
-    {{
-      rules: mixin.prometheusRules,
-      alerts: mixin.prometheusAlerts,
-      dashboards: mixin.grafanaDashboards,
-    }}
+    {{ {fields} }}
     """
     return json.loads(_jsonnet.evaluate_snippet("generate", snippet, jpathdir=[str(ROOT)]))
 

@@ -70,7 +70,7 @@ def config() -> dict[str, Any]:
 
 @cache
 def mixin() -> dict[str, Any]:
-    return render_mixin()
+    return render_mixin(parts=("rules", "alerts"))  # the dashboards take most of the rendering
 
 
 @cache
