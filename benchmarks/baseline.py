@@ -65,6 +65,7 @@ class AgentChildren(Children):
         self.capacity = self.child("agency_agent_capacity_tasks")
         self.capacity.set(1)
         self.active = self.child("agency_agent_active_tasks")
+        self.running = 0  # what `active` shows: never below zero, set by a heartbeat's active_tasks
         self.last_seen = self.child("agency_agent_last_seen_timestamp_seconds")
         self.tasks = self.child("agency_agent_tasks_total")
         self.failures = {name: self.child("agency_agent_task_failures_total", name) for name in error_classes}
@@ -86,6 +87,7 @@ class CouncilChildren(Children):
         self.checks = self.child("agency_council_compliance_checks_total")
         self.violations: dict[str, Any] = {}
         self.sessions = self.child("agency_council_sessions_active")
+        self.open = 0  # sessions open, never below zero
         self.coordination = self.child("agency_council_coordination_seconds_total")
         self.decisions: dict[str, Any] | None = None
 
@@ -182,14 +184,24 @@ class BaselineMetrics:
                 if gauge is None:
                     gauge = agent.gauges[key] = agent.child(family)
                 gauge.set(value)
+        if event.get("active_tasks") is not None:
+            agent.running = event["active_tasks"]
+            agent.active.set(agent.running)
 
     def on_task_started(self, event: dict[str, Any], wall: float) -> None:
-        self.agent(event, wall).active.inc()
+        agent = self.agent(event, wall)
+        agent.running += 1
+        agent.active.set(agent.running)
+
+    @staticmethod
+    def task_ended(agent: AgentChildren) -> None:
+        agent.running = max(0, agent.running - 1)
+        agent.active.set(agent.running)
 
     def on_task_completed(self, event: dict[str, Any], wall: float) -> None:
         agent = self.agent(event, wall)
         agent.tasks.inc()
-        agent.active.dec()
+        self.task_ended(agent)
         agent.duration.observe(event["duration"] / 1000)
         if event.get("quality_score") is not None:
             agent.quality.observe(event["quality_score"])
@@ -199,7 +211,7 @@ class BaselineMetrics:
     def on_task_failed(self, event: dict[str, Any], wall: float) -> None:
         agent = self.agent(event, wall)
         agent.tasks.inc()
-        agent.active.dec()
+        self.task_ended(agent)
         agent.failures[self.classify(event.get("reason", ""))].inc()
         if event.get("duration") is not None:
             agent.duration.observe(event["duration"] / 1000)
@@ -223,9 +235,10 @@ class BaselineMetrics:
     def on_coordination(self, event: dict[str, Any], wall: float) -> None:
         council = self.council(event["council"])
         if event.get("session") == "started":
-            council.sessions.inc()
+            council.open += 1
         elif event.get("session") == "ended":
-            council.sessions.dec()
+            council.open = max(0, council.open - 1)
+        council.sessions.set(council.open)
         if event.get("overhead") is not None:
             council.coordination.inc(event["overhead"] / 1000)
 
