@@ -555,3 +555,17 @@ def test_a_heartbeats_active_tasks_replace_the_exporters_count():
     assert h.value("agency_agent_active_tasks", **J1) == 4  # a heartbeat without the field keeps the count
     h.send({"type": "agent_heartbeat", "active_tasks": 0, **J1})
     assert h.value("agency_agent_active_tasks", **J1) == 0
+
+
+def test_a_step_of_the_wall_clock_expires_nobody():
+    """Expiry reads the monotonic clock; a host's wall clock stepping a day ahead (NTP, a VM
+    resumed) moves only the last-seen timestamps, and no agent is dropped for it."""
+    h = Harness("expiry: {agent_ttl: 10m}")
+    h.send({"type": "agent_heartbeat", "cpu": 0.5, **J1})
+    h.wall.now += 86_400
+    h.clock.now += 60
+    h.store.expire()
+    assert h.value("agency_agent_info", **J1) == 1
+    assert h.store.stats.expired["agent"] == 0
+    h.send({"type": "agent_heartbeat", "cpu": 0.5, **J1})
+    assert h.value("agency_agent_last_seen_timestamp_seconds", **J1) == 1_700_000_000.0 + 86_400
