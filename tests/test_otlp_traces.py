@@ -16,9 +16,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from agency_telemetry.config import ConfigError, parse_config
+from agency_telemetry.config import Config, ConfigError, parse_config
+from agency_telemetry.decoder import EventDecoder
+from agency_telemetry.otlp import decode_traces
 from agency_telemetry.routes import INGEST
 from agency_telemetry.simulator import FleetSimulator
+from agency_telemetry.spans import SpanMapper
 
 from support import otel
 from support.exporter import Exporter
@@ -441,3 +444,11 @@ async def test_a_rejected_agent_span_names_no_agent_for_its_children(exporter):
     text = await exporter.metrics()
     assert "agency_injected" not in text
     assert svc_llm_requests(text) == 1
+
+
+def test_a_status_message_that_repeats_the_error_type_names_it_once():
+    span = json_span("chat", "0000000000000001", **LLM, **{"error.type": "pydantic_ai.exceptions.ModelHTTPError"})
+    span["status"] = {"code": 2, "message": "ModelHTTPError: status_code: 503, model overloaded"}
+    mapper = SpanMapper(Config(), EventDecoder(["worker"], 128, 100))
+    [pending] = mapper.map(decode_traces(json_request(span), "application/json")).pending
+    assert pending.event.reason == "pydantic_ai.exceptions.ModelHTTPError: status_code: 503, model overloaded"

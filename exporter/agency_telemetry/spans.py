@@ -312,7 +312,10 @@ def _tool(attrs: Any) -> dict[str, Any]:
 def _reason(span: Any, attrs: Any) -> str:
     """``error.type`` and the status message; an exception event's type when error.type is missing."""
     error_type = _string(attrs, "error.type") or _exception_type(span.events)
-    parts = [part for part in (error_type, span.status.message) if part]
+    message = span.status.message
+    if error_type and message.startswith(f"{error_type.rpartition('.')[2]}: "):
+        message = message.partition(": ")[2]  # "Type: text" (as Pydantic AI writes it): the type once
+    parts = [part for part in (error_type, message) if part]
     return ": ".join(parts)[:MAX_TEXT_LENGTH] or "error"
 
 
