@@ -97,7 +97,7 @@ async def test_metrics_of_a_service_whose_spans_count_are_superseded(exporter):
     assert value(text, "agency_exporter_otlp_items_total", signal="metrics", outcome="superseded") > 0
 
 
-def histogram_request(start: int, count: int, tokens: float, service: str = "app") -> bytes:
+def histogram_request(start: int, count: int, tokens: float, service: str = "app", token_type: str = "input") -> bytes:
     """One cumulative gen_ai.client.token.usage point, built from the proto messages."""
     request = ExportMetricsServiceRequest()
     resource_metrics = request.resource_metrics.add()
@@ -107,7 +107,7 @@ def histogram_request(start: int, count: int, tokens: float, service: str = "app
     metric.histogram.aggregation_temporality = 2
     point = metric.histogram.data_points.add(start_time_unix_nano=start, time_unix_nano=start + 10, count=count)
     point.sum = tokens
-    for key, text in (("gen_ai.token.type", "input"), ("gen_ai.provider.name", "openai")):
+    for key, text in (("gen_ai.token.type", token_type), ("gen_ai.provider.name", "openai")):
         point.attributes.add(key=key).value.string_value = text
     point.attributes.add(key="gen_ai.request.model").value.string_value = "gpt-4o-mini"
     point.bucket_counts.extend([count])
@@ -153,3 +153,12 @@ async def test_bad_metrics_get_the_otlp_answer_and_change_nothing(exporter):
     assert partial.rejected_data_points == 1
     assert "'bad app' is not a valid label value" in partial.error_message
     assert agent_samples(await exporter.metrics()) == before
+
+
+async def test_a_token_type_the_series_do_not_have_adds_no_agent(exporter):
+    before = agent_samples(await exporter.metrics())
+    resp = await post_metrics(exporter, histogram_request(time.time_ns(), 3, 90.0, token_type="cache"))
+    assert not ExportMetricsServiceResponse.FromString(await resp.read()).HasField("partial_success")
+    text = await exporter.metrics()
+    assert agent_samples(text) == before
+    assert value(text, "agency_exporter_otlp_items_total", signal="metrics", outcome="ignored") == 2  # and the gauge

@@ -197,14 +197,14 @@ class PointMapper:
                 continue
             if increment is None or not (increment.count or increment.sum):
                 continue
+            token_field = TOKEN_FIELDS.get(attrs.get("gen_ai.token.type", ""))
+            if metric.name == TOKEN_USAGE and token_field is None:
+                mapped.ignored += 1  # a token type the series do not have: no usage, not even an empty one
+                continue
             key = self._usage_key(attrs, resource.attrs)
             usage = mapped.usages.get(key) or mapped.usages.setdefault(key, _Usage(key))
             usage.where.append(metric.name)
-            if metric.name == TOKEN_USAGE:
-                token_field = TOKEN_FIELDS.get(attrs.get("gen_ai.token.type", ""))
-                if token_field is None:
-                    mapped.ignored += 1
-                    continue
+            if token_field is not None and metric.name == TOKEN_USAGE:
                 usage.add_tokens(token_field, increment.sum)
             else:
                 usage.add_durations(increment, list(point.explicit_bounds), to_milliseconds or 1.0)
