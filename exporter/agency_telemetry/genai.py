@@ -39,12 +39,17 @@ def whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system")  # the deprecated name is accepted
+MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model")  # the model that answered, else the one asked
+
+
 def provider_and_model(attrs: dict[str, Any]) -> tuple[str, str]:
-    """``gen_ai.provider.name`` (the deprecated ``gen_ai.system`` accepted) and the response model,
-    else the requested one."""
-    provider = text(attrs.get("gen_ai.provider.name")) or text(attrs.get("gen_ai.system")) or UNKNOWN
-    model = text(attrs.get("gen_ai.response.model")) or text(attrs.get("gen_ai.request.model")) or UNKNOWN
-    return provider, model
+    """The first of :data:`PROVIDER_KEYS` and of :data:`MODEL_KEYS` given, else ``unknown``."""
+    return _first(attrs, PROVIDER_KEYS), _first(attrs, MODEL_KEYS)
+
+
+def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> str:
+    return next((found for key in keys if (found := text(attrs.get(key)))), UNKNOWN)
 
 
 def describe(problem: Problem) -> str:

@@ -10,7 +10,6 @@ whole (auth, size, rate, overload), gets an error status, with a ``google.rpc.St
 
 from __future__ import annotations
 
-import msgspec
 from aiohttp import web
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
@@ -93,9 +92,7 @@ class OtlpTraces(_OtlpReader):
     def read(self, body: bytes, media_type: str, token: Token | None) -> Batch:
         request = decode_traces(body, media_type)
         self._check_size(sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans), "spans")
-        mapped = self.mapper.map(request)
-        if token is not None:
-            mapped.pending = [msgspec.structs.replace(pending, sender=token) for pending in mapped.pending]
+        mapped = self.mapper.map(request, sender=token)
         self.self_metrics.otlp_received("traces", mapped.spans, mapped.ignored, mapped.rejected)
         plan = self.attribution.plan(mapped)
         return Batch(plan.ready, mapped.rejected, mapped.problems, plan=plan)

@@ -22,7 +22,7 @@ import msgspec
 from .config import Config
 from .decoder import EventDecoder
 from .events import EVENT_TYPES, MAX_TEXT_LENGTH, AgentEvent, Event, TaskCompleted, TaskFailed, TaskStarted
-from .genai import AGENT_TYPE_KEY, UNKNOWN, AgentTypes, attributes, describe, text, whole
+from .genai import AGENT_TYPE_KEY, MODEL_KEYS, PROVIDER_KEYS, UNKNOWN, AgentTypes, attributes, describe, text, whole
 
 AGENT_OPERATION = "invoke_agent"
 TOOL_OPERATION = "execute_tool"
@@ -129,8 +129,9 @@ class SpanMapper:
         self.decoder = decoder
         self.agent_types = AgentTypes(config)
 
-    def map(self, request: Any) -> MappedSpans:
-        """The spans of an :data:`otlp.TraceRequest` (span attributes as maps) as events."""
+    def map(self, request: Any, sender: Any = None) -> MappedSpans:
+        """The spans of an :data:`otlp.TraceRequest` (span attributes as maps) as events; the
+        pending ones remember ``sender``, the token of the request."""
         mapped = MappedSpans()
         items: list[_Item] = []
         links = mapped.links
@@ -152,7 +153,7 @@ class SpanMapper:
                         mapped.ignored += 1
                     index += 1
         mapped.spans = index
-        self._validate(items, mapped)
+        self._validate(items, mapped, sender)
         return mapped
 
     def _span(self, span: Any, trace: bytes, resource: _Resource, index: int, mapped: MappedSpans) -> list[_Item]:
@@ -208,7 +209,7 @@ class SpanMapper:
                 self._agent(body, origin)
         return _Item(body, origin, event.name, start)
 
-    def _validate(self, items: list[_Item], mapped: MappedSpans) -> None:
+    def _validate(self, items: list[_Item], mapped: MappedSpans, sender: Any) -> None:
         events, problems = self.decoder.validate([item.body for item in items])
         rejected_spans = set()
         for problem in problems:
@@ -227,7 +228,8 @@ class SpanMapper:
                     mapped.agents.setdefault(item.origin.trace, {})[span_id] = (event.agent, event.agent_type)
                 ready.append(event)
             else:
-                pending.append(Pending(event, item.origin.trace, item.start, item.origin.fallback))  # type: ignore[arg-type]
+                origin = item.origin
+                pending.append(Pending(event, origin.trace, item.start, origin.fallback, sender))  # type: ignore[arg-type]
         mapped.rejected = len(rejected_spans)
 
 
@@ -273,8 +275,8 @@ def _timed(body: dict[str, Any], span: Any, attrs: Any, failed: bool) -> None:
 
 
 def _inference(attrs: Any) -> dict[str, Any]:
-    provider = _string(attrs, "gen_ai.provider.name", "gen_ai.system") or UNKNOWN
-    model = _string(attrs, "gen_ai.response.model", "gen_ai.request.model") or UNKNOWN
+    provider = _string(attrs, *PROVIDER_KEYS) or UNKNOWN
+    model = _string(attrs, *MODEL_KEYS) or UNKNOWN
     body: dict[str, Any] = {"type": "llm_request", "provider": provider, "model": model}
     for name, keys in _TOKEN_ATTRIBUTES:
         value = _scalar(attrs, *keys)
