@@ -123,13 +123,9 @@ class EventDecoder:
         problems: list[Problem] = []
         events: list[Event | None] = []
         for index, item in enumerate(items):
-            found = self._diagnose_one(index, item)
-            event = None
-            if not found:  # valid: convert it again, as the diagnosis keeps nothing
-                event = msgspec.convert(item, AnyEvent)
-                found = self._post_check(index, event)
+            event, found = self._diagnosed(index, item)
             problems.extend(found)
-            events.append(None if found else event)
+            events.append(event)
         return events, problems
 
     def _decode(self, body: bytes, media_type: str) -> list[Event]:
@@ -347,16 +343,17 @@ class EventDecoder:
 
     def _diagnose(self, items: list[Any], skip: Iterable[int | None] = ()) -> list[Problem]:
         skipped = set(skip)
-        return [p for index, item in enumerate(items) if index not in skipped for p in self._diagnose_one(index, item)]
+        return [p for index, item in enumerate(items) if index not in skipped for p in self._diagnosed(index, item)[1]]
 
-    def _diagnose_one(self, index: int, item: Any) -> list[Problem]:
+    def _diagnosed(self, index: int, item: Any) -> tuple[Event | None, list[Problem]]:
+        """The item as a valid event and no problems, or None and every problem it has."""
         if not isinstance(item, dict):
-            return [Problem(index, None, f"expected a JSON object, got {type(item).__name__}")]
+            return None, [Problem(index, None, f"expected a JSON object, got {type(item).__name__}")]
         kind = item.get("type")
         if not isinstance(kind, str) or kind not in EVENT_TYPES:  # a list or object is not hashable
             known = ", ".join(EVENT_TYPES)
             what = "is missing" if kind is None else f"{kind!r} is not an event type"
-            return [Problem(index, "type", f"{what}; use one of: {known}")]
+            return None, [Problem(index, "type", f"{what}; use one of: {known}")]
         cls = EVENT_TYPES[kind]
         hints = self._hints[cls]
         problems = [
@@ -380,12 +377,13 @@ class EventDecoder:
             except ValueError as exc:
                 problems.append(Problem(index, name, str(exc)))
         if problems:
-            return problems
+            return None, problems
         try:
             event = msgspec.convert(item, AnyEvent)
         except msgspec.ValidationError as exc:  # pragma: no cover - every field passed on its own
-            return [_problem_from_msgspec(exc, index)]
-        return self._post_check(index, event)
+            return None, [_problem_from_msgspec(exc, index)]
+        problems = self._post_check(index, event)
+        return (None, problems) if problems else (event, [])
 
 
 class _CheckPlan(NamedTuple):
