@@ -33,6 +33,8 @@ LAYERS = (
     "dedup",
     "limits",
     "store",
+    "snapshot",
+    "persistence",
     "refusals",
     "selfmetrics",
     "exposition",

@@ -31,7 +31,7 @@ MAX_DEPTH = 256  # ancestors walked at most (a cycle of parent ids is a client b
 ROOT = b""  # the parent id of a root span
 
 ATTRIBUTION_WAYS = ("ancestor", "agent_name", "service")
-RELEASE_REASONS = ("hold_expired", "memory_full")
+RELEASE_REASONS = ("hold_expired", "memory_full", "shutdown")
 
 Agent = tuple[str, str | None]
 Released = tuple[Any, Event]  # (sender, event) of an event released after its own request
@@ -132,6 +132,14 @@ class Attribution:
             if not trace.held:
                 self.size -= trace.size
                 del self.traces[key]
+        return released
+
+    def release_all(self) -> list[Released]:
+        """Every held event, under its fallback agent: the exporter is stopping, and they were
+        acknowledged, so they must be counted before the final scrape and snapshot."""
+        released: list[Released] = []
+        while self.traces:
+            released.extend(self._release(next(iter(self.traces)), "shutdown"))
         return released
 
     def _release(self, key: bytes, why: str) -> list[Released]:

@@ -9,10 +9,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
-import msgspec
-
 from . import __version__
-from .config import Config, ConfigError, load_config, parse_listen
+from .config import Config, ConfigError, load_config, parse_listen, with_overrides
 from .routes import create_app
 from .server import start_server, stop_server
 from .simulator import FleetSimulator
@@ -25,8 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(args.config)
-        if getattr(args, "web_config_file", None):
-            config = msgspec.structs.replace(config, web_config_file=args.web_config_file)
+        config = _with_flags(config, args)
         if args.command == "check-config":
             create_app(config)  # reads the web configuration and tokens files it names
             print(f"{args.config}: OK ({len(config.agent_types)} agent types, max {config.limits.max_agents} agents)")
@@ -96,6 +93,16 @@ def _parser() -> argparse.ArgumentParser:
             "--duration", type=float, default=0, help="stop after this many seconds (0: run until stopped)"
         )
         command.add_argument(
+            "--persistence.file",
+            dest="persistence_file",
+            help="snapshot file: the state survives restarts (overrides the file's persistence.file)",
+        )
+        command.add_argument(
+            "--persistence.interval",
+            dest="persistence_interval",
+            help='seconds between snapshots, or a duration ("30s", "5m"); overrides persistence.interval',
+        )
+        command.add_argument(
             "--web.config.file",
             dest="web_config_file",
             help="exporter-toolkit web configuration (TLS, basic auth); overrides the file's web_config_file",
@@ -106,6 +113,18 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("config", help="YAML configuration file")
     return parser
+
+
+def _with_flags(config: Config, args: argparse.Namespace) -> Config:
+    """The configuration with the command line's overrides (checked as the file's keys are)."""
+    flags = {
+        "web_config_file": getattr(args, "web_config_file", None),
+        "persistence": {
+            "file": getattr(args, "persistence_file", None),
+            "interval": getattr(args, "persistence_interval", None),
+        },
+    }
+    return with_overrides(config, flags, "command line")
 
 
 def _client_host(host: str) -> str:

@@ -174,6 +174,16 @@ class Otlp(_Section):
     max_metric_streams: Positive = 10_000
 
 
+class PersistenceSettings(_Section):
+    # The snapshot file; its journal segments and temporary file are written beside it. None:
+    # nothing survives a restart (counters restart from 0, which rate() reads as a reset).
+    file: str | None = None
+    # How often the whole state is written. Every acknowledged batch is also journalled at once,
+    # so this bounds the journal's size, the replay at start and what a power loss costs, not
+    # what a killed process loses (nothing).
+    interval: Seconds = Seconds(60)
+
+
 DEFAULT_ERROR_CLASSES = [
     ErrorClass(name="timeout", pattern=r"time(d)?[ _-]?out|deadline"),
     ErrorClass(name="rate_limited", pattern=r"rate[ _-]?limit|too many requests|\b429\b|quota"),
@@ -204,6 +214,7 @@ class Config(_Section):
     # (prices change: see examples/pricing.yaml). A request that carries its own cost keeps it.
     pricing: Annotated[list[Price], Meta(max_length=1000)] = []
     otlp: Otlp = msgspec.field(default_factory=Otlp)
+    persistence: PersistenceSettings = msgspec.field(default_factory=PersistenceSettings)
     shutdown_timeout: Seconds = Seconds(10)
     shutdown_grace: Seconds = Seconds(0)
     web_config_file: str | None = None  # exporter-toolkit web configuration: TLS, basic auth
@@ -246,7 +257,11 @@ def load_config(path: str | Path | None) -> Config:
         for key in ("web_config_file", "ingest_tokens_file")
         if (value := getattr(config, key)) is not None
     }
-    return msgspec.structs.replace(config, **resolved)
+    config = msgspec.structs.replace(config, **resolved)
+    if config.persistence.file is not None:
+        persistence = msgspec.structs.replace(config.persistence, file=str(directory / config.persistence.file))
+        config = msgspec.structs.replace(config, persistence=persistence)
+    return config
 
 
 def load_yaml(path: str | Path, root: type[T], what: str) -> T:
@@ -259,6 +274,29 @@ def load_yaml(path: str | Path, root: type[T], what: str) -> T:
 
 def parse_config(text: str, source: str = "<config>") -> Config:
     return parse_yaml(text, source, Config)
+
+
+def with_overrides(config: Config, overrides: dict[str, Any], source: str) -> Config:
+    """``config`` with the settings of ``overrides`` (a section's as a dict; None: not given),
+    each checked as the file's would be."""
+    changes: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            given = {name: setting for name, setting in value.items() if setting is not None}
+            if given:
+                changes[key] = _section_with(getattr(config, key), given, f"{source}: {key}")
+        elif value is not None:
+            changes[key] = value
+    return msgspec.structs.replace(config, **changes) if changes else config
+
+
+def _section_with(section: T, given: dict[str, Any], where: str) -> T:
+    data = {name: getattr(section, name) for name in section.__struct_fields__} | given
+    try:
+        return msgspec.convert(data, type(section), dec_hook=_decode_setting, strict=False)
+    except msgspec.ValidationError as exc:
+        text, _, path = error_location(str(exc))
+        raise ConfigError(f"{where}.{path.lstrip('$.')}: {text}") from None
 
 
 def parse_yaml(text: str, source: str, root: type[T]) -> T:
@@ -274,6 +312,10 @@ def parse_yaml(text: str, source: str, root: type[T]) -> T:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return _converted(data, source, root)
+
+
+def _converted(data: dict[str, Any], source: str, root: type[T]) -> T:
     try:
         return msgspec.convert(data, root, dec_hook=_decode_setting)
     except msgspec.ValidationError as exc:

@@ -55,6 +55,14 @@ class RecentIds:
             del seen[key]
         return overflow
 
+    def copy(self) -> dict[str, float]:
+        """id -> forget-at (the monotonic clock), oldest first."""
+        return self._forget_at.copy()
+
+    def restore(self, ids: dict[str, float]) -> None:
+        """Remembers the ids of :meth:`copy` (its times shifted to this clock), oldest first."""
+        self._forget_at.update(ids)
+
     def forget(self, now: float) -> None:
         """Forgets the ids whose window has passed."""
         seen = self._forget_at

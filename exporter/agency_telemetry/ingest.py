@@ -111,6 +111,7 @@ class Ingest:
         self.body_timeout = config.limits.body_timeout
         self.accepting = True
         self.final_scrape = asyncio.Event()  # set by the first scrape after ingest stopped
+        self.on_stop: list[Callable[[], object]] = []  # run once ingest has drained
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -124,6 +125,8 @@ class Ingest:
         self.accepting = False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout)
+        for action in self.on_stop:
+            action()
 
     def route(self, reader: Reader) -> Handler:
         """The aiohttp handler of an ingest path read by ``reader``."""

@@ -113,6 +113,10 @@ class OtlpTraces(_OtlpReader):
         """Counts the events held past ``otlp.attribution_hold`` under their fallback agent."""
         self._apply_released(store, self.attribution.expire())
 
+    def release_held(self, store: Store) -> None:
+        """Counts every held event at once, under its fallback agent (the exporter is stopping)."""
+        self._apply_released(store, self.attribution.release_all())
+
     def _apply_released(self, store: Store, released: list[Released]) -> None:
         """Applies events of earlier requests that are countable now, each within the scope of
         the token that sent it (one outside is dropped and counted as forbidden)."""

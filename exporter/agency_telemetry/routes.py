@@ -20,6 +20,7 @@ from .config import Config
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Exposition, accepts_gzip, wants_openmetrics
 from .ingest import Ingest, JsonEvents
 from .otlp_ingest import otlp_readers
+from .persistence import Persistence
 from .reload import POLL_SECONDS, Reloadable
 from .selfmetrics import SelfMetrics
 from .store import Store
@@ -32,6 +33,7 @@ STORE = web.AppKey("store", Store)
 EXPOSITION = web.AppKey("exposition", Exposition)
 INGEST = web.AppKey("ingest", Ingest)
 WEB_CONFIG = web.AppKey("web_config", Reloadable[WebSecurity])
+PERSISTENCE = web.AppKey("persistence", Persistence)
 ATTRIBUTION_SWEEP_SECONDS = 1.0  # how late past otlp.attribution_hold a held span may count
 
 
@@ -132,6 +134,22 @@ def _periodic(interval: float, action: Callable[[], object]) -> Any:
     return context
 
 
+def _persisted(persistence: Persistence) -> Any:
+    """A cleanup context restoring the store before the first request, snapshotting it every
+    interval, and writing the final snapshot after ingest has stopped."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        persistence.start()
+        task = asyncio.create_task(persistence.run())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        persistence.close()
+
+    return context
+
+
 def create_app(config: Config, store: Store | None = None) -> web.Application:
     """The exporter's application. Raises ConfigError when the web configuration or ingest
     tokens file (if set) cannot be used: the exporter never starts less protected than asked."""
@@ -160,10 +178,15 @@ def create_app(config: Config, store: Store | None = None) -> web.Application:
     traces, metrics_reader = otlp_readers(config, store, self_metrics)
     app.router.add_post("/v1/traces", ingest.route(traces))
     app.router.add_post("/v1/metrics", ingest.route(metrics_reader))
+    ingest.on_stop.append(partial(traces.release_held, store))
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz(ingest))
     app.router.add_get("/", landing(config))
+    if config.persistence.file is not None:
+        app[PERSISTENCE] = persistence = Persistence(config.persistence, store)
+        self_metrics.watch_persistence(persistence)
+        app.cleanup_ctx.append(_persisted(persistence))  # first in, last out: after the other sweeps stop
     app.cleanup_ctx.append(_periodic(config.expiry.sweep_interval, store.expire))
     app.cleanup_ctx.append(_periodic(ATTRIBUTION_SWEEP_SECONDS, partial(traces.sweep, store)))
     app.cleanup_ctx.append(_periodic(config.expiry.sweep_interval, metrics_reader.sweep))

@@ -18,6 +18,7 @@ from . import __version__
 from .attribution import ATTRIBUTION_WAYS, RELEASE_REASONS, Attribution
 from .events import EVENT_CLASSES, event_type
 from .owners import CAPPED, EXPIRING, LIMITED
+from .persistence import Persistence
 from .refusals import INGEST_REFUSALS, WEB_REFUSALS
 from .reload import Reloadable
 from .store import Store
@@ -97,6 +98,9 @@ class SelfMetrics:
 
     def watch_attribution(self, attribution: Attribution) -> None:
         self.registry.register(_AttributionCollector(attribution))
+
+    def watch_persistence(self, persistence: Persistence) -> None:
+        self.registry.register(_PersistenceCollector(persistence))
 
     def token_used(self, token: str, events: int) -> None:
         self.token_events.labels(token).inc(events)
@@ -228,6 +232,55 @@ def _counts(name: str, documentation: str, label: str, counts: dict[str, int]) -
     for value, count in counts.items():
         family.add_metric([value], count)
     return family
+
+
+class _PersistenceCollector(Collector):
+    def __init__(self, persistence: Persistence) -> None:
+        self.persistence = persistence
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.persistence
+        yield GaugeMetricFamily(
+            "agency_exporter_persistence_writable",
+            "1 while the latest snapshot and journal writes succeeded; 0: a restart may lose what "
+            "was acknowledged since the last good snapshot.",
+            value=int(state.writable),
+        )
+        yield GaugeMetricFamily(
+            "agency_exporter_persistence_restore_rejected",
+            "1 when the snapshot found at start could not be read: this process started empty "
+            "(the file was moved aside).",
+            value=int(state.restore_rejected),
+        )
+        yield _counts(
+            "agency_exporter_persistence_failures",
+            "Snapshot and journal writes that failed (disk full, read-only, permissions).",
+            "operation",
+            dict(state.failures),
+        )
+        yield GaugeMetricFamily(
+            "agency_exporter_snapshot_last_success_timestamp_seconds",
+            "When the latest snapshot was written.",
+            value=state.last_success,
+        )
+        yield GaugeMetricFamily(
+            "agency_exporter_snapshot_duration_seconds",
+            "Time the latest snapshot took, from capture to rename.",
+            value=state.last_duration,
+        )
+        yield GaugeMetricFamily(
+            "agency_exporter_snapshot_longest_step_seconds",
+            "The longest the event loop waited for one slice of the latest snapshot's capture.",
+            value=state.longest_step,
+        )
+        yield GaugeMetricFamily(
+            "agency_exporter_snapshot_size_bytes", "Size of the latest snapshot.", value=state.last_size
+        )
+        yield GaugeMetricFamily(
+            "agency_exporter_journal_size_bytes",
+            "Bytes journalled since the latest snapshot began.",
+            value=state.journal_bytes,
+        )
 
 
 class _ReloadCollector(Collector):

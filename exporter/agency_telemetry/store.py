@@ -181,7 +181,7 @@ class Store:
         self.models: dict[str, Entity] = {}
         self.tools: dict[str, Entity] = {}
         self.principles: set[str] = set()
-        self.workflow = Entity((), self._new_values(WORKFLOW), 0.0)
+        self.workflow = Entity((), self.new_values(WORKFLOW), 0.0)
         self.entities: dict[OwnerKind, dict[str, Entity]] = {
             AGENT: self.agents,
             COUNCIL: self.councils,
@@ -197,6 +197,12 @@ class Store:
         self._limit_of = dict(self._limits)
         self.stats = StoreStats()
         self.recent_ids = RecentIds(self.expiry.dedup_window, self.expiry.dedup_max_ids)
+        # While a snapshot is being taken (:class:`snapshot.Capture`): called with an owner
+        # before an event changes it or it is dropped, so that the snapshot keeps its state.
+        self.capture: Callable[[OwnerKind, str, Entity], None] | None = None
+        # Called with each applied batch's events (duplicates left out) and its clocks: the
+        # persistence journal, which the exporter writes before it acknowledges the batch.
+        self.journal: Callable[[list[Event], float], None] | None = None
         self._handlers: dict[type[Event], Callable[[Any, float, float], None]] = {
             AgentRegistered: self._on_registered,
             AgentDeregistered: self._on_deregistered,
@@ -217,9 +223,11 @@ class Store:
 
     # batches --------------------------------------------------------------------------
 
-    def apply(self, events: list[Event]) -> Applied:
-        """Apply a validated batch entirely, or raise :class:`LimitExceeded` and change nothing."""
-        now, wall = self.clock(), self.wall_clock()
+    def apply(self, events: list[Event], at: tuple[float, float] | None = None) -> Applied:
+        """Apply a validated batch entirely, or raise :class:`LimitExceeded` and change nothing.
+
+        ``at``: the (monotonic, wall) clocks to apply it at instead of now, for a replayed journal."""
+        now, wall = at or (self.clock(), self.wall_clock())
         per_type = collections.Counter(map(type, events))
         fresh, new_ids = self.recent_ids.fresh(events, now)
         self._check_limits(fresh, per_type)
@@ -227,18 +235,22 @@ class Store:
         for event in fresh:
             handlers[type(event)](event, now, wall)
         self.stats.dedup_evicted += self.recent_ids.remember(new_ids, now)
+        if self.journal is not None and fresh:
+            self.journal(fresh, wall)
         duplicates = len(events) - len(fresh)
         self.stats.duplicates += duplicates
         self.stats.received.update(per_type)
         return Applied(len(fresh), duplicates)
 
-    def apply_fitting(self, events: list[Event]) -> tuple[Applied, list[LeftOut]]:
+    def apply_fitting(
+        self, events: list[Event], at: tuple[float, float] | None = None
+    ) -> tuple[Applied, list[LeftOut]]:
         """Apply the events that fit the limits, for inputs that may keep part of a request (OTLP):
         past a kind's limit, the events naming an owner of that kind not tracked yet are left out."""
         left: list[LeftOut] = []
         while True:
             try:
-                return self.apply(events), left
+                return self.apply(events, at), left
             except LimitExceeded as exc:
                 limit, tracked = self._limit_of[exc.kind], self.tracked[exc.kind]
                 adding = [bool(limit.new_owners([event], tracked)) for event in events]
@@ -257,7 +269,7 @@ class Store:
         now = self.clock()
         for kind in EXPIRING:
             ttl: float = getattr(self.expiry, kind.ttl)  # type: ignore[arg-type]
-            self.stats.expired[kind.name] += _drop_idle(self.entities[kind], now - ttl)
+            self.stats.expired[kind.name] += _drop_idle(kind, self.entities[kind], now - ttl, self.capture)
         self.recent_ids.forget(now)
 
     @property
@@ -294,7 +306,8 @@ class Store:
                 makers.append((slot, dict if values is None else partial(list, (family.initial,) * len(values))))
         return template, makers
 
-    def _new_values(self, kind: OwnerKind) -> list[Any]:
+    def new_values(self, kind: OwnerKind) -> list[Any]:
+        """A new owner's values, as its families start."""
         template, makers = self._starts[kind]
         values = template.copy()
         for slot, make in makers:
@@ -304,9 +317,11 @@ class Store:
     def _agent(self, agent_id: str, agent_type: str | None, now: float, wall: float) -> Entity:
         entity = self.agents.get(agent_id)
         if entity is None:
-            entity = Entity((agent_id, sys.intern(agent_type or UNKNOWN_AGENT_TYPE)), self._new_values(AGENT), now)
+            entity = Entity((agent_id, sys.intern(agent_type or UNKNOWN_AGENT_TYPE)), self.new_values(AGENT), now)
             self.agents[agent_id] = entity
-        elif agent_type is not None and agent_type != entity.labels[1]:
+        elif self.capture is not None:
+            self.capture(AGENT, agent_id, entity)
+        if agent_type is not None and agent_type != entity.labels[1]:
             entity.labels = (agent_id, sys.intern(agent_type))
         entity.touched = now
         entity.values[A_LAST_SEEN] = wall
@@ -323,7 +338,9 @@ class Store:
                 labels = (OTHER,) * len(labels)
                 entity = entities.get(owner_key(*labels))
             if entity is None:
-                entity = entities[owner_key(*labels)] = Entity(labels, self._new_values(kind), now)
+                entity = entities[owner_key(*labels)] = Entity(labels, self.new_values(kind), now)
+        if self.capture is not None:
+            self.capture(kind, owner_key(*entity.labels), entity)
         entity.touched = now
         return entity, entity.labels
 
@@ -332,7 +349,9 @@ class Store:
         entities = self.entities[kind]
         entity = entities.get(key)
         if entity is None:
-            entity = entities[key] = Entity((key,), self._new_values(kind), now)
+            entity = entities[key] = Entity((key,), self.new_values(kind), now)
+        elif self.capture is not None:
+            self.capture(kind, key, entity)
         entity.touched = now
         return entity
 
@@ -342,7 +361,9 @@ class Store:
         self._agent(event.agent, event.agent_type, now, wall).values[A_CAPACITY] = event.capacity
 
     def _on_deregistered(self, event: AgentDeregistered, now: float, wall: float) -> None:
-        self.agents.pop(event.agent, None)
+        entity = self.agents.pop(event.agent, None)
+        if entity is not None and self.capture is not None:
+            self.capture(AGENT, event.agent, entity)
 
     def _on_heartbeat(self, event: AgentHeartbeat, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
@@ -501,11 +522,13 @@ class Store:
             values[Q_WAIT].observe(self._wait_bounds, event.wait)
 
     def _on_alert(self, event: Alert, now: float, wall: float) -> None:
+        if self.capture is not None and (old := self.alerts.get(event.alert_id)) is not None:
+            self.capture(ALERT, event.alert_id, old)
         if event.status == "resolved":
             self.alerts.pop(event.alert_id, None)
             return
         labels = (event.alert_id, event.alert_type, event.severity, ",".join(event.affected_agents), event.message)
-        self.alerts[event.alert_id] = Entity(labels, self._new_values(ALERT), now)
+        self.alerts[event.alert_id] = Entity(labels, self.new_values(ALERT), now)
 
 
 _OUTCOME_INDEX = {
@@ -535,8 +558,15 @@ def _made(values: list[Any], slot: int) -> dict[tuple[str, ...], Any]:
     return found
 
 
-def _drop_idle(entities: dict[str, Entity], idle_before: float) -> int:
+def _drop_idle(
+    kind: OwnerKind,
+    entities: dict[str, Entity],
+    idle_before: float,
+    capture: Callable[[OwnerKind, str, Entity], None] | None,
+) -> int:
     idle = [key for key, entity in entities.items() if entity.touched < idle_before]
     for key in idle:
+        if capture is not None:
+            capture(kind, key, entities[key])
         del entities[key]
     return len(idle)

@@ -1,0 +1,346 @@
+"""The snapshot format: a store's whole state as bytes, taken at one instant without stopping
+ingest, and read back into a store. No I/O: :mod:`persistence` writes and reads the files.
+
+A snapshot is one JSON header line, then records, each a 4-byte big-endian length and a
+MessagePack value::
+
+    {"format": "agency-telemetry-snapshot", "version": 1, "saved_at": 1764590000.5,
+     "journal": 7, "records": 10012, "body_bytes": 2301022, "crc32": 3735928559}
+    <meta record> <owner record> <owner record> ...
+
+The meta record holds what reading the rest needs and what belongs to no owner: the histogram
+bounds and error classes the values were counted with, the principles, and the dedup ids with
+the seconds each has left. An owner record is ``[kind, key, labels, idle, values]``: ``idle``
+is the seconds since its last event, ``values`` maps family names (as in the metric catalogue)
+to plain values, so families added or reordered by a later version read back by name. The
+header's ``crc32`` covers the body; ``journal`` is the first journal segment whose events are
+not in the snapshot (:mod:`persistence` replays it and the ones after).
+
+Taking a snapshot (:class:`Capture`) lists the owners at one instant, between two batches,
+and then converts them a slice at a time between other work. An owner an event is about to
+change, or the store to drop, is converted first (the store calls :meth:`Capture.keep`), so
+the snapshot is the state at that instant, however long the slices take.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import struct
+import sys
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from .catalogue import FAMILIES_OF, Exemplar, Family, Histogram
+from .owners import AGENT, OWNERS, WORKFLOW, OwnerKind
+from .store import Entity, Store
+
+FORMAT = "agency-telemetry-snapshot"
+VERSION = 1
+_LENGTH = struct.Struct(">I")
+_KINDS = {kind.name: kind for kind in OWNERS}
+
+
+class SnapshotError(ValueError):
+    """A snapshot that cannot be read: the message says what is wrong with it."""
+
+
+class Meta(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    buckets: dict[str, list[float]]
+    error_classes: list[str]
+    principles: list[str]
+    now: float  # the store's monotonic clock when the snapshot was taken
+    dedup: dict[str, float]  # id -> monotonic time its dedup window ends, oldest first
+
+
+class OwnerRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    kind: str
+    key: str
+    labels: list[str]
+    idle: float  # seconds since its last event
+    values: dict[str, Any]  # family name -> plain value
+
+
+@dataclass
+class Restored:
+    """What :func:`restore` put back, and what it had to leave out (each with a reason)."""
+
+    saved_at: float
+    journal: int
+    owners: int = 0
+    dedup_ids: int = 0
+    left_out: list[str] = field(default_factory=list)
+
+
+# --- values <-> plain data -------------------------------------------------------------
+
+
+def _plain(shape: str, value: Any, label_values: tuple[str, ...] | None) -> Any:
+    """A slot's value as MessagePack-ready data, labelled values by their label's value."""
+    if shape == "scalar":
+        return value
+    if shape == "histogram":
+        return [value.counts, value.sum, value.exemplars]
+    if shape == "labelled":
+        return dict(value) if label_values is None else dict(zip(label_values, value, strict=True))
+    if shape == "keyed":
+        if label_values is None:
+            return [[list(key), count] for key, count in value.items()]
+        return [[list(key), dict(zip(label_values, counts, strict=True))] for key, counts in value.items()]
+    return list(value)  # a summary
+
+
+def _from_plain(family: Family, plain: Any, label_values: tuple[str, ...] | None, bounds: int) -> Any:
+    """The slot value of ``plain``; raises TypeError, ValueError or KeyError on a malformed one."""
+    shape = family.shape
+    if shape == "histogram":
+        counts, total, exemplars = plain
+        if len(counts) != bounds or (exemplars is not None and len(exemplars) != bounds):
+            raise ValueError(f"{family.name}: {len(counts)} buckets, the configuration has {bounds}")
+        histogram = Histogram(bounds)
+        histogram.counts = [_count(n) for n in counts]
+        histogram.sum = float(total)
+        if exemplars is not None:
+            histogram.exemplars = [None if e is None else Exemplar(*e) for e in exemplars]
+        return histogram
+    if shape == "labelled":
+        if label_values is None:
+            return {str(key): _count(n) for key, n in plain.items()}
+        return [_count(plain.get(value, 0)) for value in label_values]
+    if shape == "keyed":
+        if label_values is None:
+            return {tuple(key): _count(n) for key, n in plain}
+        return {tuple(key): [_count(counts.get(value, 0)) for value in label_values] for key, counts in plain}
+    if shape == "summary":
+        total, count = plain
+        return [float(total), _count(count)]
+    if not isinstance(plain, int | float) or isinstance(plain, bool):
+        raise TypeError(f"{family.name}: {plain!r} is not a number")
+    return plain
+
+
+def _count(value: Any) -> Any:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{value!r} is not a count")
+    return value
+
+
+# --- taking a snapshot ---------------------------------------------------------------
+
+
+class Capture:
+    """A snapshot being taken: the owners listed at the instant it began, converted by
+    :meth:`step` or, just before an event changes one, by :meth:`keep`."""
+
+    def __init__(self, store: Store, journal: int) -> None:
+        self.store = store
+        self.journal = journal
+        self.now, self.saved_at = store.clock(), store.wall_clock()
+        self._fields = {
+            kind: [(f.name, f.slot, f.shape, store.label_values(f)) for f in families if f.slot is not None]
+            for kind, families in FAMILIES_OF.items()
+        }
+        # The owners at this instant, in order, and the ids of those not converted yet (both
+        # built in C: at 10,000 agents this is the longest the loop waits for a snapshot to begin).
+        self._order = [
+            (kind, list(entities.items())) for kind, entities in store.entities.items() if kind is not WORKFLOW
+        ]
+        self._waiting = {kind: set(map(id, entities.values())) for kind, entities in store.entities.items()}
+        self._next = 0  # owners of _order converted or skipped by step()
+        self._total = sum(len(items) for _, items in self._order)
+        meta = Meta(
+            buckets={name: list(bounds) for name, bounds in store.bounds.items()},
+            error_classes=list(store.classifier.names),
+            principles=sorted(store.principles),
+            now=self.now,
+            dedup=store.recent_ids.copy(),
+        )
+        self.records: list[bytes] = [self._encode(meta)]
+        self._add(WORKFLOW, "", store.workflow)  # events change it without naming it: convert it now
+        store.capture = self.keep
+
+    def keep(self, kind: OwnerKind, key: str, entity: Entity) -> None:
+        """Called by the store before it changes or drops ``entity``, the owner ``key`` of ``kind``."""
+        waiting = self._waiting[kind]
+        if id(entity) in waiting:
+            waiting.remove(id(entity))
+            self._add(kind, key, entity)
+
+    def step(self, owners: int) -> bool:
+        """Converts up to ``owners`` more owners; True once every one is converted."""
+        skipped = self._next
+        for kind, items in self._order:
+            if skipped >= len(items):
+                skipped -= len(items)
+                continue
+            waiting = self._waiting[kind]
+            for key, entity in itertools.islice(items, skipped, None):
+                self._next += 1
+                if id(entity) in waiting:
+                    waiting.remove(id(entity))
+                    self._add(kind, key, entity)
+                    owners -= 1
+                    if owners <= 0:
+                        return self._next == self._total
+            skipped = 0
+        return True
+
+    def finish(self) -> Snapshot:
+        """The snapshot (converting what :meth:`step` has not); the store runs on uncaptured."""
+        self.step(1 << 62)
+        self.cancel()
+        return Snapshot(self.records, self.saved_at, self.journal)
+
+    def cancel(self) -> None:
+        if self.store.capture == self.keep:
+            self.store.capture = None
+
+    def _add(self, kind: OwnerKind, key: str, entity: Entity) -> None:
+        values = entity.values
+        plain = {
+            name: _plain(shape, value, labels)
+            for name, slot, shape, labels in self._fields[kind]
+            if (value := values[slot]) is not None
+        }
+        record = OwnerRecord(kind.name, key, list(entity.labels), max(0.0, self.now - entity.touched), plain)
+        self.records.append(self._encode(record))
+
+    @staticmethod
+    def _encode(value: Any) -> bytes:
+        data = _ENCODER.encode(value)
+        return _LENGTH.pack(len(data)) + data
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A finished capture: its records, when it was taken, the journal segment that follows it."""
+
+    records: list[bytes]
+    saved_at: float
+    journal: int
+
+    def to_bytes(self) -> bytes:
+        """The file's bytes. Safe in another thread: copying and checksumming a large body takes
+        milliseconds, which the event loop does not wait for."""
+        body = b"".join(self.records)
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "saved_at": self.saved_at,
+            "journal": self.journal,
+            "records": len(self.records),
+            "body_bytes": len(body),
+            "crc32": zlib.crc32(body),
+        }
+        return json.dumps(header).encode() + b"\n" + body
+
+
+# --- reading a snapshot --------------------------------------------------------------
+
+
+def read_header(data: bytes) -> tuple[dict[str, Any], memoryview]:
+    """The header and the body it describes; SnapshotError when either is not a snapshot's."""
+    line, newline, _ = data[:4096].partition(b"\n")
+    if not newline:
+        raise SnapshotError("no header line: not a snapshot, or cut off at the start")
+    try:
+        header = json.loads(line)
+    except ValueError:
+        raise SnapshotError("the header line is not JSON: not a snapshot") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise SnapshotError(f"the header does not say format {FORMAT!r}: not a snapshot")
+    if header.get("version") != VERSION:
+        raise SnapshotError(
+            f"format version {header.get('version')!r}; this exporter reads version {VERSION} "
+            "(written by a newer or older release)"
+        )
+    body = memoryview(data)[len(line) + 1 :]
+    if len(body) != header.get("body_bytes"):
+        raise SnapshotError(f"the body has {len(body)} bytes, the header says {header.get('body_bytes')}: truncated")
+    if zlib.crc32(body) != header.get("crc32"):
+        raise SnapshotError("the body's CRC-32 does not match the header's: the file is corrupted")
+    return header, body
+
+
+def _records(body: memoryview) -> Iterator[memoryview]:
+    offset = 0
+    while offset < len(body):
+        if offset + 4 > len(body):
+            raise SnapshotError(f"a record's length is cut off at byte {offset}")
+        (length,) = _LENGTH.unpack_from(body, offset)
+        offset += 4
+        if offset + length > len(body):
+            raise SnapshotError(f"a record at byte {offset} is cut off")
+        yield body[offset : offset + length]
+        offset += length
+
+
+def restore(store: Store, data: bytes) -> Restored:
+    """Puts the snapshot ``data`` into ``store`` (a new, empty one), or raises SnapshotError
+    and leaves it empty. The time since it was saved (by the wall clock; never below 0) is
+    added to every owner's idle time and taken from every dedup id's window, so expiry goes on
+    from there.
+
+    A histogram whose buckets differ from the configuration's starts empty, and an error class
+    no longer configured loses its counts: both are listed in :attr:`Restored.left_out`."""
+    header, body = read_header(data)
+    records = _records(body)
+    try:
+        meta = msgspec.msgpack.decode(next(records, b""), type=Meta)
+        owners = [msgspec.msgpack.decode(record, type=OwnerRecord) for record in records]
+    except msgspec.DecodeError as exc:
+        raise SnapshotError(f"a record cannot be read: {exc}") from None
+    if len(owners) + 1 != header.get("records"):
+        raise SnapshotError(f"{len(owners) + 1} records, the header says {header.get('records')}")
+    restored = Restored(saved_at=float(header["saved_at"]), journal=int(header.get("journal", 0)))
+    downtime = max(0.0, store.wall_clock() - restored.saved_at)
+    changed = {name for name, bounds in meta.buckets.items() if tuple(bounds) != store.bounds.get(name)}
+    renamed = set(meta.error_classes) - set(store.classifier.names)
+    restored.left_out += [f"histograms with buckets {name!r}: the configured bounds differ" for name in changed]
+    restored.left_out += [f"failures of error class {name!r}: no longer configured" for name in sorted(renamed)]
+    now = store.clock()
+    built = [_entity(store, record, now - downtime, changed) for record in owners]
+    for kind, key, entity in built:  # nothing is changed until every record has been read
+        if kind is WORKFLOW:
+            store.workflow.values[:] = entity.values
+        else:
+            store.entities[kind][key] = entity
+    store.principles.update(meta.principles)
+    shift = now - meta.now - downtime  # saved monotonic times -> this process's clock
+    dedup = {key: forget_at + shift for key, forget_at in meta.dedup.items() if forget_at + shift > now}
+    store.recent_ids.restore(dedup)
+    restored.owners, restored.dedup_ids = len(built), len(dedup)
+    return restored
+
+
+def _entity(store: Store, record: OwnerRecord, now: float, changed: set[str]) -> tuple[OwnerKind, str, Entity]:
+    kind = _KINDS.get(record.kind)
+    if kind is None:
+        raise SnapshotError(f"owner {record.key!r}: unknown kind {record.kind!r}")
+    if len(record.labels) != len(kind.labels):
+        raise SnapshotError(f"{kind.name} {record.key!r}: {len(record.labels)} label values for {kind.labels}")
+    values = store.new_values(kind)
+    for family in _slotted(FAMILIES_OF[kind]):
+        plain = record.values.get(family.name)
+        if plain is None or (family.buckets is not None and family.buckets in changed):
+            continue
+        bounds = len(store.bounds[family.buckets]) + 1 if family.buckets is not None else 0
+        try:
+            values[family.slot] = _from_plain(family, plain, store.label_values(family), bounds)  # type: ignore[index]
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise SnapshotError(f"{kind.name} {record.key!r}, {family.name}: {exc}") from None
+    labels = tuple(record.labels)
+    if kind is AGENT:  # interned, as the store does
+        labels = (labels[0], sys.intern(labels[1]))
+    return kind, record.key, Entity(labels, values, now - max(0.0, record.idle))
+
+
+def _slotted(families: Iterable[Family]) -> Iterator[Family]:
+    return (family for family in families if family.slot is not None)
