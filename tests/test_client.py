@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 import sys
 import textwrap
@@ -22,55 +21,13 @@ from agency_telemetry.client import AgentPerformanceTracker, AsyncClient, Client
 
 from scripts.local_stack import free_port
 from support.metrics import samples, value
-from support.processes import start_alertmanager
+from support.processes import ExporterProcess, start_alertmanager
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"flush_interval": 0.05, "backoff_initial": 0.05, "backoff_max": 0.5}
 J1 = {"agent": "judge-1", "agent_type": "constitutional_judge"}
-
-
-class ExporterProcess:
-    """``agency-telemetry serve`` on a fixed loopback port, which can be killed and restarted."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp_path / "exporter.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> ExporterProcess:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "agency_telemetry", "serve", "--listen", f"127.0.0.1:{self.port}"],
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1):
-                    return self
-            except OSError:
-                assert self.proc.poll() is None, self.log.read_text()
-                assert time.monotonic() < deadline, "exporter did not become ready"
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def metrics(self) -> str:
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
-            return response.read().decode()
-
-    def total(self, name: str, **labels: str) -> float:
-        """Sum of a metric over every series matching ``labels``."""
-        wanted = set(labels.items())
-        return sum(v for (n, ls), v in samples(self.metrics()).items() if n == name and wanted <= ls)
 
 
 @pytest.fixture

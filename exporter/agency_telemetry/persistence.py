@@ -81,7 +81,12 @@ class Persistence:
 
     def start(self) -> None:
         """Restores the store from the files (or starts it empty, saying why), replays the
-        journal and takes a first snapshot, which also opens the journal."""
+        journal and takes a first snapshot, which also opens the journal. Creates the file's
+        directory if it is missing."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.error("cannot create %s: %s", self.path.parent, exc.strerror)
         try:
             self.restored = self._restore()
         except SnapshotError as exc:

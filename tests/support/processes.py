@@ -6,14 +6,21 @@ one from a test without the mark fails, so the fast suite never needs a binary.
 
 from __future__ import annotations
 
+import contextlib
+import pwd
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from scripts.local_stack import free_port, stop_process, wait_ready
+from support.metrics import samples
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 current_marks: set[str] = set()  # the marks of the running test, kept by conftest
@@ -77,3 +84,67 @@ def start_daemon(binary: str, arguments: list[str], tmp_path: Path) -> tuple[sub
         stop_process(proc)
         raise
     return proc, url
+
+
+class ExporterProcess:
+    """``agency-telemetry serve ARGS`` on a fixed loopback port, which can be stopped, killed and
+    restarted on the same port; ``user`` runs it as that user (through setpriv)."""
+
+    def __init__(self, tmp_path: Path, args: Sequence[str] = (), user: str | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp_path / "exporter.log"
+        self.args = list(args)
+        self.user = user
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ExporterProcess:
+        require_integration("the exporter")
+        command = [sys.executable, "-m", "agency_telemetry", "serve", "--listen", f"127.0.0.1:{self.port}", *self.args]
+        if self.user is not None:
+            group = pwd.getpwnam(self.user).pw_gid
+            setpriv = [require_binary("setpriv"), f"--reuid={self.user}", f"--regid={group}", "--clear-groups"]
+            command = [*setpriv, *command]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(command, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1):
+                    return self
+            except OSError:
+                assert self.proc.poll() is None, self.log.read_text()
+                assert time.monotonic() < deadline, "exporter did not become ready"
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def terminate(self) -> int:
+        """SIGTERM, and the exit code once it has shut down."""
+        assert self.proc is not None
+        self.proc.terminate()
+        return self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        """SIGTERM; a scrape, which ends a ``shutdown_grace`` wait; SIGKILL if still running after 10 s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        with contextlib.suppress(OSError):
+            self.metrics()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
+    def total(self, name: str, **labels: str) -> float:
+        """Sum of a metric over every series matching ``labels``."""
+        wanted = set(labels.items())
+        return sum(v for (n, ls), v in samples(self.metrics()).items() if n == name and wanted <= ls)
