@@ -138,6 +138,7 @@
       exporterRejecting: '15m',
       exporterAuth: '10m',  // a client with an old token retries for a while before anyone sees it
       exporterReload: '5m',  // a file being rewritten in two steps may fail to load once
+      exporterPersistence: '5m',  // a full disk the next snapshot finds freed again is no page
       reportedAlert: '0m',  // the agent already decided; route it at once
       llmErrors: '10m',  // a provider's blip of a few minutes retries itself away
       toolFailing: '15m',
@@ -180,6 +181,7 @@
       exporterLimit: 'warning',
       exporterAuth: 'warning',  // routed to the security channel by alert_type security_violation
       exporterReload: 'warning',
+      exporterPersistence: 'warning',  // ingest goes on; only a restart would lose state
       healthScore: 'warning',
       toolFailing: 'warning',
       // AgencyLlmErrorRateHigh chooses by threshold; the budget burn by its tier; the token

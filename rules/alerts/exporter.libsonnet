@@ -1,4 +1,5 @@
-// Alerts on the exporter itself: scrapes, refused events and credentials, limits and reloads.
+// Alerts on the exporter itself: scrapes, refused events and credentials, limits, reloads and
+// persistence.
 // Links are added by alerts.libsonnet from `dashboard`.
 local lib = import '../lib.libsonnet';
 
@@ -93,6 +94,22 @@ local lib = import '../lib.libsonnet';
             annotations: {
               summary: 'The exporter cannot reload a changed security file.',
               description: 'Exporter {{ $labels.instance }} could not reload its {{ $labels.file }} file; it keeps the previous settings (old certificates or tokens) and would refuse to start with the file as it is.',
+            },
+            dashboard:: 'exporter',
+          },
+          {
+            // A failing disk never stops ingest, so nothing else shows that a restart would
+            // now lose state; a snapshot that could not be restored started the process empty.
+            alert: 'AgencyExporterPersistenceFailing',
+            expr: std.join('\nor\n', [
+              'label_replace(agency_exporter_persistence_writable%s == 0, "problem", "write_failing", "", "")' % lib.sel(c),
+              'label_replace(agency_exporter_persistence_restore_rejected%s == 1, "problem", "restore_rejected", "", "")' % lib.sel(c),
+            ]),
+            'for': f.exporterPersistence,
+            labels: { severity: s.exporterPersistence, alert_type: 'system_health' },
+            annotations: {
+              summary: 'The exporter cannot keep its state on disk, or could not restore it.',
+              description: 'Exporter {{ $labels.instance }} {{ if eq $labels.problem "write_failing" }}has failed to write its snapshot or journal for %s: a restart now loses what was counted since its last good snapshot{{ else }}started empty because its snapshot could not be read (the file was moved aside): its counters restarted from zero{{ end }}.' % f.exporterPersistence,
             },
             dashboard:: 'exporter',
           },

@@ -58,13 +58,14 @@ class Harness:
 @cache
 def exposed_metric_names() -> frozenset[str]:
     """Metric names an exporter exposes: one fed by the demo fleet, plus the self-metrics only an
-    exporter with a web configuration and an ingest tokens file has."""
+    exporter with a web configuration, an ingest tokens file and persistence has."""
     harness = Harness()
     harness.send(*FleetSimulator("http://unused", agents=8).first_batch())
     with tempfile.TemporaryDirectory() as directory:
         web, tokens = Path(directory, "web.yml"), Path(directory, "tokens.yml")
         web.write_text(f"basic_auth_users: {{prometheus: '{bcrypt.hashpw(b'x', bcrypt.gensalt(4)).decode()}'}}\n")
         tokens.write_text("tokens: [{name: a, token: a-token-of-16-characters}]\n")
-        secured = create_app(parse_config(f"web_config_file: {web}\ningest_tokens_file: {tokens}\n"))
+        persistence = f"persistence: {{file: {Path(directory, 'state')}}}\n"
+        secured = create_app(parse_config(f"web_config_file: {web}\ningest_tokens_file: {tokens}\n{persistence}"))
         text = harness.text() + secured[EXPOSITION].render(False).decode()
     return frozenset(re.findall(r"^(\w+)[{ ]", text, re.M))
