@@ -41,9 +41,20 @@ class ExporterProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ExporterProcess:
+        config = self.log.with_name("exporter.yml")
+        config.write_text("expiry: {new_series_hold: 0}\n")  # tests read values right after sending
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "agency_telemetry", "serve", "--listen", f"127.0.0.1:{self.port}"],
+                [
+                    sys.executable,
+                    "-m",
+                    "agency_telemetry",
+                    "serve",
+                    "--config",
+                    str(config),
+                    "--listen",
+                    f"127.0.0.1:{self.port}",
+                ],
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
