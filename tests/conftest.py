@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from agency_telemetry.config import Config, parse_config
+from agency_telemetry.config import Config
 from agency_telemetry.routes import create_app
 
 from scripts.local_stack import free_port
 from support import processes
 from support.exporter import Exporter
+from support.harness import immediate
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -29,13 +30,12 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 
 @pytest.fixture
 async def make_exporter() -> AsyncIterator[Callable[..., Any]]:
-    """``await make_exporter(yaml_text_or_Config)`` starts an exporter on 127.0.0.1."""
+    """``await make_exporter(yaml_text_or_Config)`` starts an exporter on 127.0.0.1, showing new
+    series' values at once unless the configuration sets ``expiry.new_series_hold``."""
     clients: list[TestClient] = []
 
     async def start(config: str | Config | None = None) -> Exporter:
-        if isinstance(config, str):
-            config = parse_config(config)
-        app = create_app(config or Config())
+        app = create_app(immediate(config))
         client = TestClient(TestServer(app, host="127.0.0.1", port=free_port()))
         await client.start_server()
         clients.append(client)

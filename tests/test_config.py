@@ -52,6 +52,8 @@ def test_durations_and_sizes_take_units():
         ("limits: {foo: 1}", r"limits: .*unknown field `foo`; allowed keys here: max_agents"),
         ("expiry: {agent_ttl: 5 kg}", r"expiry\.agent_ttl: 'kg' is not a unit of duration"),
         ("expiry: {agent_ttl: -3}", r"expiry\.agent_ttl: must be above 0"),
+        ("expiry: {agent_ttl: 0}", r"expiry\.agent_ttl: must be above 0"),
+        ("expiry: {new_series_hold: -1s}", r"expiry\.new_series_hold: must be 0 or more"),
         ("limits: {max_body_size: 3 s}", r"limits\.max_body_size: 's' is not a unit of size"),
         ("buckets: {debate_rounds: [3, 2]}", r"bucket bounds must be strictly increasing"),
         ("error_classes: [{name: x, pattern: '('}]", r"error_classes\[0\]: .*not a valid regex"),
@@ -65,6 +67,13 @@ def test_durations_and_sizes_take_units():
 def test_bad_configuration_names_the_key_and_what_is_allowed(text, expected):
     with pytest.raises(ConfigError, match=expected):
         parse_config(text)
+
+
+def test_the_new_series_hold_is_a_duration_that_0_turns_off():
+    assert Config().expiry.new_series_hold == 30
+    assert parse_config("expiry: {new_series_hold: 2m}").expiry.new_series_hold == 120
+    assert parse_config("expiry: {new_series_hold: 0}").expiry.new_series_hold == 0
+    assert parse_config("expiry: {new_series_hold: 0s}").expiry.new_series_hold == 0
 
 
 def test_unreadable_file(tmp_path):

@@ -30,7 +30,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 CONFIG = """
 limits: {max_agents: 6, max_councils: 3, max_queues: 2, max_principles: 3, max_active_alerts: 2,
          max_events_per_batch: 20, max_body_size: 4096}
-expiry: {agent_ttl: 100, alert_ttl: 200, dedup_window: 50, dedup_max_ids: 3}
+expiry: {agent_ttl: 100, alert_ttl: 200, dedup_window: 50, dedup_max_ids: 3, new_series_hold: 0}
 """
 W = {"agent": "w-1", "agent_type": "worker"}
 R = {"agent": "r-1", "agent_type": "researcher"}

@@ -272,3 +272,29 @@ def test_capture_without_persistence_changes_nothing() -> None:
     capture = Capture(h.store, 1)
     capture.cancel()
     assert h.store.capture is None and h.store.journal is None
+
+
+def test_what_a_scrape_showed_stays_shown_and_what_is_held_stays_held_across_a_restart(tmp_path: Path) -> None:
+    """A restored owner must not drop to zero for a scrape (Prometheus would read a reset), and
+    one still held at zero when saved must not appear above zero at once (its increase lost)."""
+    hold = "expiry: {new_series_hold: 30s}"
+    h = harness(tmp_path, hold)
+    persistence = opened(h)
+    h.send({"type": "task_completed", "agent": "seen", "duration": 1}, {"type": "business", "completed": True})
+    h.store.scraped()
+    h.clock.now += 31
+    h.store.scraped()  # "seen" and the workflow are shown from now on
+    h.send({"type": "task_completed", "agent": "new", "duration": 1})
+    h.send({"type": "tool_call", "agent": "seen", "tool": "search", "duration": 1})  # a new key of a shown owner
+    persistence.close()
+
+    again, _ = restarted(h, hold)
+    again.store.scraped()
+    assert again.value("agency_agent_tasks_total", agent="seen", agent_type="unknown") == 1
+    assert again.value("agency_workflow_tasks_total") == 1
+    assert again.value("agency_agent_tasks_total", agent="new", agent_type="unknown") == 0
+    assert again.value("agency_agent_tool_calls_total", agent="seen", agent_type="unknown", tool="search") == 0
+    again.clock.now += 31
+    again.store.scraped()
+    assert again.value("agency_agent_tasks_total", agent="new", agent_type="unknown") == 1
+    assert again.value("agency_agent_tool_calls_total", agent="seen", agent_type="unknown", tool="search") == 1

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from agency_telemetry.config import parse_config
 from agency_telemetry.routes import create_app
 from agency_telemetry.server import Server, start_server, stop_server
 
+from support.harness import immediate
 from support.metrics import value
 
 EVENT = b'{"type": "business", "completed": true}'
@@ -24,7 +24,7 @@ async def serve() -> AsyncIterator[Callable[..., Any]]:
     servers: list[Server] = []
 
     async def start(config: str) -> Server:
-        server = await start_server(create_app(parse_config(config)), "127.0.0.1", 0)
+        server = await start_server(create_app(immediate(config)), "127.0.0.1", 0)
         servers.append(server)
         return server
 

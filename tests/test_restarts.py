@@ -24,7 +24,7 @@ from agency_telemetry.store import Store
 
 from scripts.local_stack import prometheus_config, stop_process
 from support.metrics import samples
-from support.processes import ExporterProcess, start_daemon
+from support.processes import IMMEDIATE, ExporterProcess, start_daemon
 
 pytestmark = pytest.mark.integration
 
@@ -32,17 +32,11 @@ FAST = {"flush_interval": 0.02, "backoff_initial": 0.05, "backoff_max": 0.3, "ba
 AGENTS = 8
 
 
-def persisted(tmp_path: Path, interval: str = "1h", grace: str | None = None) -> list[str]:
-    config = tmp_path / "exporter.yml"
-    config.write_text(f"shutdown_grace: {grace}\n" if grace else "")
-    return [
-        "--config",
-        str(config),
-        "--persistence.file",
-        str(tmp_path / "state" / "snapshot"),
-        "--persistence.interval",
-        interval,
-    ]
+def persisted(tmp_path: Path, interval: str = "1h", grace: str | None = None) -> ExporterProcess:
+    """An exporter persisting to ``tmp_path/state`` (set by the command line's flags)."""
+    config = IMMEDIATE + (f"shutdown_grace: {grace}\n" if grace else "")
+    flags = ["--persistence.file", str(tmp_path / "state" / "snapshot"), "--persistence.interval", interval]
+    return ExporterProcess(tmp_path, config, flags)
 
 
 @pytest.fixture
@@ -79,7 +73,7 @@ def tasks(exporter: ExporterProcess) -> float:
 def test_sigterm_every_acknowledged_event_is_in_the_last_scrape_and_the_final_snapshot(
     tmp_path: Path, stopping: list[ExporterProcess]
 ) -> None:
-    exporter = ExporterProcess(tmp_path, persisted(tmp_path, grace="20s")).start()
+    exporter = persisted(tmp_path, grace="20s").start()
     stopping.append(exporter)
     with Client(exporter.url, **FAST) as client:
         sender = Sender(client, 6000)
@@ -117,7 +111,7 @@ def _slot(name: str) -> int:
 def test_kill_9_under_load_loses_no_acknowledged_event(
     tmp_path: Path, stopping: list[ExporterProcess], persistence: bool
 ) -> None:
-    exporter = ExporterProcess(tmp_path, persisted(tmp_path) if persistence else []).start()
+    exporter = (persisted(tmp_path) if persistence else ExporterProcess(tmp_path)).start()
     stopping.append(exporter)
     with Client(exporter.url, **FAST) as client:
         sender = Sender(client, 6000)
@@ -146,10 +140,8 @@ def test_an_unwritable_directory_keeps_the_exporter_serving_and_says_so(
     directory = shared / "state"
     directory.mkdir()
     directory.chmod(0o555)  # read-only for the exporter, which runs as nobody
-    config = shared / "exporter.yml"
-    config.write_text(f"persistence: {{file: {directory / 'snapshot'}, interval: 1s}}\n")
-    config.chmod(0o644)
-    exporter = ExporterProcess(tmp_path, ["--config", str(config)], user="nobody").start()
+    config = IMMEDIATE + f"persistence: {{file: {directory / 'snapshot'}, interval: 1s}}\n"
+    exporter = ExporterProcess(tmp_path, config, user="nobody", config_dir=shared).start()
     stopping.append(exporter)
     with Client(exporter.url, **FAST) as client:
         for _ in range(100):
@@ -171,7 +163,7 @@ def test_an_unwritable_directory_keeps_the_exporter_serving_and_says_so(
 def test_a_restart_with_persistence_is_no_reset_for_prometheus(tmp_path: Path, stopping: list[ExporterProcess]) -> None:
     """Scraped every 0.5 s while it is killed and restarted: with the state restored, Prometheus
     sees one continuous counter per agent, and increase() counts every event."""
-    exporter = ExporterProcess(tmp_path, persisted(tmp_path)).start()
+    exporter = persisted(tmp_path).start()
     stopping.append(exporter)
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump(prometheus_config(f"127.0.0.1:{exporter.port}", interval="500ms", rule_files=())))

@@ -31,13 +31,17 @@ class Seconds(float):
     """A duration setting: seconds, or a string with a unit ("30s", "10m", "24h")."""
 
 
+class SecondsOrZero(Seconds):
+    """A duration setting where 0 turns its feature off."""
+
+
 class ByteSize(int):
     """A size setting: bytes, or a string with a unit ("16 MiB")."""
 
 
 def _decode_setting(kind: type, value: Any) -> Any:
     """msgspec hook that reads :class:`Seconds` and :class:`ByteSize` values with units."""
-    dimension = {Seconds: SECONDS, ByteSize: SIZE}.get(kind)
+    dimension = {Seconds: SECONDS, SecondsOrZero: SECONDS, ByteSize: SIZE}.get(kind)
     if dimension is None:
         raise NotImplementedError(kind)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -46,8 +50,8 @@ def _decode_setting(kind: type, value: Any) -> Any:
         converted = parse_quantity(dimension, value) if isinstance(value, str) else float(value)
     except UnitError as exc:
         raise ValueError(str(exc)) from None
-    if converted <= 0:
-        raise ValueError(f"must be above 0, got {value!r}")
+    if converted < 0 or (converted == 0 and kind is not SecondsOrZero):
+        raise ValueError(f"must be {'0 or more' if kind is SecondsOrZero else 'above 0'}, got {value!r}")
     return kind(converted)
 
 
@@ -88,6 +92,13 @@ class Expiry(_Section):
     dedup_window: Seconds = Seconds(600)
     dedup_max_ids: Positive = 100_000
     sweep_interval: Seconds = Seconds(10)
+    # A new owner's counters, histograms and summaries (and a new label value of them, such as an
+    # agent's first model) are exposed at zero until a scrape has shown them at zero and they are
+    # this old; their first increments show at the next scrape after that. Prometheus assumes
+    # nothing about where a new series starts, so a series first seen above zero loses its first
+    # increase to rate() and increase(). Every scraper scraping at least this often (both servers
+    # of an HA pair) sees the zero. 0: values show at once.
+    new_series_hold: SecondsOrZero = SecondsOrZero(30)
 
 
 Buckets = Annotated[tuple[Annotated[float, Meta(ge=0)], ...], Meta(min_length=1, max_length=64)]

@@ -62,14 +62,19 @@ class Exposition:
         return tuple(f'{family.label}="{v}"}}' for v in self.store.label_values(family) or ())
 
     def _owners(self, kind: OwnerKind) -> Owners:
-        """Every owner of ``kind`` with its label set rendered, as the scrape of its families sees it.
+        """Every owner of ``kind`` with its label set rendered, as the scrape of its families sees it:
+        with what is still held at zero, for a new owner or a new key of one (:meth:`Store.scraped`).
 
         Label values are checked against the label pattern on ingest, so only free text needs
         escaping."""
-        entities = list(self.store.entities[kind].values())
+        store = self.store
+        entities = list(store.entities[kind].values())
         template = self._label_templates[kind]
         if kind.free_text:
             return [(template % tuple(map(_escape, e.labels)), e.values) for e in entities]
+        if store.holding:  # new series show at zero until they may count (Store.scraped)
+            holding, exposed = store.holding, store.exposed
+            return [(template % e.labels, exposed(kind, e) if e in holding else e.values) for e in entities]
         return [(template % e.labels, e.values) for e in entities]
 
     def render(self, openmetrics: bool = False) -> bytes:

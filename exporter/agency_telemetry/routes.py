@@ -54,6 +54,12 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         compressor = zlib.compressobj(1, zlib.DEFLATED, GZIP_WBITS)
         response.headers["Content-Encoding"] = "gzip"
     await response.prepare(request)
+    ingest = request.app[INGEST]
+    store = request.app[STORE]
+    if ingest.accepting:
+        store.scraped()
+    else:  # the final scrape: nothing more will come to be held back for
+        store.reveal()
     busy = 0.0  # seconds spent rendering and compressing, not sending or waiting for the loop
     started = time.perf_counter()
     for piece in exposition.pieces(openmetrics):
@@ -66,7 +72,6 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         await response.write(compressor.flush())
     exposition.self_metrics.scrape_duration.observe(busy)
     await response.write_eof()
-    ingest = request.app[INGEST]
     if not ingest.accepting:
         ingest.final_scrape.set()
     return response

@@ -63,6 +63,8 @@ class OwnerRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     labels: list[str]
     idle: float  # seconds since its last event
     values: dict[str, Any]  # family name -> plain value
+    held: bool = False  # exposed at zero still, as a new owner (Store.scraped)
+    new_keys: list[tuple[str, list[str] | None]] = []  # (family name, key) of new series exposed at zero
 
 
 @dataclass
@@ -144,6 +146,7 @@ class Capture:
             kind: [(f.name, f.slot, f.shape, store.label_values(f)) for f in families if f.slot is not None]
             for kind, families in FAMILIES_OF.items()
         }
+        self._names = {kind: {f.slot: f.name for f in families} for kind, families in FAMILIES_OF.items()}
         # The owners at this instant, in order, and the ids of those not converted yet (both
         # built in C: at 10,000 agents this is the longest the loop waits for a snapshot to begin).
         self._order = [
@@ -207,6 +210,11 @@ class Capture:
             if (value := values[slot]) is not None
         }
         record = OwnerRecord(kind.name, key, list(entity.labels), max(0.0, self.now - entity.touched), plain)
+        if entity.held is not None:
+            record.held = True
+        if entity.new_keys:
+            names = self._names[kind]
+            record.new_keys = [(names[slot], None if k is None else list(k)) for slot, k in entity.new_keys]
         self.records.append(self._encode(record))
 
     @staticmethod
@@ -307,11 +315,16 @@ def restore(store: Store, data: bytes) -> Restored:
     restored.left_out += [f"failures of error class {name!r}: no longer configured" for name in sorted(renamed)]
     now = store.clock()
     built = [_entity(store, record, now - downtime, changed) for record in owners]
+    store.holding.discard(store.workflow)
     for kind, key, entity in built:  # nothing is changed until every record has been read
+        owner = store.workflow if kind is WORKFLOW else entity
         if kind is WORKFLOW:
-            store.workflow.values[:] = entity.values
+            owner.values[:] = entity.values
+            owner.held, owner.new_keys = entity.held, entity.new_keys
         else:
             store.entities[kind][key] = entity
+        if owner.held is not None or owner.new_keys:
+            store.holding.add(owner)
     store.principles.update(meta.principles)
     shift = now - meta.now - downtime  # saved monotonic times -> this process's clock
     dedup = {key: forget_at + shift for key, forget_at in meta.dedup.items() if forget_at + shift > now}
@@ -339,8 +352,18 @@ def _entity(store: Store, record: OwnerRecord, now: float, changed: set[str]) ->
     labels = tuple(record.labels)
     if kind is AGENT:  # interned, as the store does
         labels = (labels[0], sys.intern(labels[1]))
-    return kind, record.key, Entity(labels, values, now - max(0.0, record.idle))
+    entity = Entity(labels, values, now - max(0.0, record.idle))
+    # Still exposed at zero when saved: held again from now, as not yet shown by a scrape.
+    if record.held:
+        entity.held = (now, False)
+    slots = {f.name: f.slot for f in FAMILIES_OF[kind] if f.slot is not None}
+    held_keys = {
+        (slots[name], None if k is None else tuple(k)): (now, False) for name, k in record.new_keys if name in slots
+    }
+    entity.new_keys = held_keys or None
+    return kind, record.key, entity
 
 
 def _slotted(families: Iterable[Family]) -> Iterator[Family]:
+    """The families that have a slot (not the constant, info-style ones)."""
     return (family for family in families if family.slot is not None)

@@ -115,10 +115,18 @@ from .pricing import Pricing, cost
 Clock = Callable[[], float]
 
 
-class Entity:
-    """One agent, council, queue, alert or the workflow: its label values and its metric slots."""
+Held = tuple[float, bool]  # (monotonic time it appeared, a scrape has shown it at zero)
+HeldKey = tuple[int, Any]  # (slot, key of its dict), or (slot, None) for a slot made whole
 
-    __slots__ = ("labels", "values", "touched")
+
+class Entity:
+    """One agent, council, queue, alert or the workflow: its label values and its metric slots.
+
+    ``held`` and ``new_keys`` are what is still exposed at zero (see :meth:`Store.scraped`): the
+    whole owner while ``held`` is set, else each (slot, key) of ``new_keys``. Plain data, so an
+    entity can be saved and restored with them."""
+
+    __slots__ = ("labels", "values", "touched", "held", "new_keys")
 
     def __init__(self, labels: tuple[str, ...], values: list[Any], touched: float) -> None:
         # In the order of its OwnerKind.labels. An agent's agent_type is interned: every event
@@ -126,6 +134,8 @@ class Entity:
         self.labels = labels
         self.values = values
         self.touched = touched  # monotonic time of the last event, for expiry
+        self.held: Held | None = None
+        self.new_keys: dict[HeldKey, Held] | None = None
 
 
 @dataclass
@@ -174,6 +184,7 @@ class Store:
         self._tool_bounds = self.bounds["tool_call_duration_seconds"]
         self.pricing = Pricing(config.pricing)
         self._starts = {kind: self._start_values(families) for kind, families in FAMILIES_OF.items()}
+        self._zeros = {kind: _zeros(families, self.bounds) for kind, families in FAMILIES_OF.items()}
         self.agents: dict[str, Entity] = {}
         self.councils: dict[str, Entity] = {}
         self.queues: dict[str, Entity] = {}
@@ -181,7 +192,11 @@ class Store:
         self.models: dict[str, Entity] = {}
         self.tools: dict[str, Entity] = {}
         self.principles: set[str] = set()
+        self.hold = float(self.expiry.new_series_hold)
+        # Entities with something exposed at zero (held, or with new keys): what scraped() walks.
+        self.holding: set[Entity] = set()
         self.workflow = Entity((), self.new_values(WORKFLOW), 0.0)
+        self._hold(self.workflow, clock())
         self.entities: dict[OwnerKind, dict[str, Entity]] = {
             AGENT: self.agents,
             COUNCIL: self.councils,
@@ -269,8 +284,81 @@ class Store:
         now = self.clock()
         for kind in EXPIRING:
             ttl: float = getattr(self.expiry, kind.ttl)  # type: ignore[arg-type]
-            self.stats.expired[kind.name] += _drop_idle(kind, self.entities[kind], now - ttl, self.capture)
+            self.stats.expired[kind.name] += _drop_idle(kind, self.entities[kind], now - ttl, self)
         self.recent_ids.forget(now)
+
+    # new series ------------------------------------------------------------------------
+
+    def scraped(self) -> None:
+        """Called by each scrape before it renders: what an earlier scrape showed at zero and is
+        ``new_series_hold`` old shows its values from this scrape on; the rest is marked shown
+        at zero by this one. The values themselves are always exact; only their exposition waits.
+
+        Prometheus assumes nothing about where a new series starts: a counter first scraped
+        above zero loses that first increase to ``rate()`` and ``increase()``. The zero one
+        scrape saw covers a single scraper whatever its interval; the age covers every scraper
+        scraping at least every ``new_series_hold`` (both servers of an HA pair). Work is in
+        proportion to what is held, not to the owners."""
+        if not self.holding:
+            return
+        ripe = self.clock() - self.hold
+        done = []
+        for entity in self.holding:
+            if entity.held is not None:
+                entity.held = _after_scrape(entity.held, ripe)
+            if entity.new_keys is not None:
+                keys = entity.new_keys
+                for key, held in list(keys.items()):
+                    after = _after_scrape(held, ripe)
+                    if after is None:
+                        del keys[key]
+                    else:
+                        keys[key] = after
+                if not keys:
+                    entity.new_keys = None
+            if entity.held is None and entity.new_keys is None:
+                done.append(entity)
+        self.holding.difference_update(done)
+
+    def reveal(self) -> None:
+        """Shows every value at once: for the final scrape once ingest has stopped."""
+        for entity in self.holding:
+            entity.held = entity.new_keys = None
+        self.holding.clear()
+
+    def exposed(self, kind: OwnerKind, entity: Entity) -> list[Any]:
+        """The values a scrape shows of a held entity (see :meth:`scraped`): a copy of its values
+        with the counters, histograms and summaries held (all of them, or its new keys) at zero."""
+        values = entity.values.copy()
+        if entity.held is not None:
+            for slot, zero in self._zeros[kind]:
+                values[slot] = zero(values[slot])
+            return values
+        copied: set[int] = set()
+        for slot, key in entity.new_keys or ():
+            if key is None:
+                values[slot] = _zero(values[slot])
+                continue
+            if slot not in copied:
+                values[slot] = values[slot].copy()
+                copied.add(slot)
+            values[slot][key] = _zero(values[slot][key])
+        return values
+
+    def _hold(self, entity: Entity, now: float) -> None:
+        if self.hold:
+            entity.held = (now, False)
+            self.holding.add(entity)
+
+    def _new_key(self, entity: Entity, slot: int, key: Any, now: float) -> None:
+        """Holds the series a visible owner gets for ``key`` of ``slot`` (``None``: the whole slot,
+        made now). Not needed while no scrape has shown the owner yet: the first shows them too."""
+        if not self.hold or (entity.held is not None and not entity.held[1]):
+            return
+        if entity.new_keys is None:
+            entity.new_keys = {}
+        entity.new_keys[slot, key] = (now, False)
+        self.holding.add(entity)
 
     @property
     def dedup_ids(self) -> int:
@@ -319,6 +407,7 @@ class Store:
         if entity is None:
             entity = Entity((agent_id, sys.intern(agent_type or UNKNOWN_AGENT_TYPE)), self.new_values(AGENT), now)
             self.agents[agent_id] = entity
+            self._hold(entity, now)
         elif self.capture is not None:
             self.capture(AGENT, agent_id, entity)
         if agent_type is not None and agent_type != entity.labels[1]:
@@ -339,6 +428,7 @@ class Store:
                 entity = entities.get(owner_key(*labels))
             if entity is None:
                 entity = entities[owner_key(*labels)] = Entity(labels, self.new_values(kind), now)
+                self._hold(entity, now)
         if self.capture is not None:
             self.capture(kind, owner_key(*entity.labels), entity)
         entity.touched = now
@@ -350,6 +440,7 @@ class Store:
         entity = entities.get(key)
         if entity is None:
             entity = entities[key] = Entity((key,), self.new_values(kind), now)
+            self._hold(entity, now)
         elif self.capture is not None:
             self.capture(kind, key, entity)
         entity.touched = now
@@ -362,8 +453,10 @@ class Store:
 
     def _on_deregistered(self, event: AgentDeregistered, now: float, wall: float) -> None:
         entity = self.agents.pop(event.agent, None)
-        if entity is not None and self.capture is not None:
-            self.capture(AGENT, event.agent, entity)
+        if entity is not None:
+            self.holding.discard(entity)
+            if self.capture is not None:
+                self.capture(AGENT, event.agent, entity)
 
     def _on_heartbeat(self, event: AgentHeartbeat, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
@@ -403,31 +496,35 @@ class Store:
         _observe(values[A_DURATION], self._duration_bounds, event.duration, event, wall)
 
     def _on_llm_request(self, event: LlmRequest, now: float, wall: float) -> None:
-        values, model, key = self._llm(event, 1, now, wall)
+        agent, model, key = self._llm(event, 1, now, wall)
         _observe(model.values[M_DURATION], self._llm_bounds, event.duration, event, wall)
         if event.reason is not None:
-            self._llm_failed(values, key, event.reason, 1)
+            self._llm_failed(agent, key, event.reason, 1, now)
 
     def _on_llm_usage(self, event: LlmUsage, now: float, wall: float) -> None:
-        values, model, key = self._llm(event, event.requests, now, wall)
+        agent, model, key = self._llm(event, event.requests, now, wall)
         histogram = model.values[M_DURATION]
         bounds, counts = self._llm_bounds, histogram.counts
         for bound, count in event.durations:
             counts[len(bounds) if bound is None else bisect_left(bounds, bound)] += count
         histogram.sum += event.duration_sum or 0.0
         if event.failures:
-            self._llm_failed(values, key, event.reason or "", event.failures)
+            self._llm_failed(agent, key, event.reason or "", event.failures, now)
 
-    def _llm(
-        self, event: LlmEvent, requests: int, now: float, wall: float
-    ) -> tuple[list[Any], Entity, tuple[str, ...]]:
-        """Counts ``requests`` requests with the event's tokens and spend; the agent's values, the model, its key."""
-        values = self._agent(event.agent, event.agent_type, now, wall).values
+    def _llm(self, event: LlmEvent, requests: int, now: float, wall: float) -> tuple[Entity, Entity, tuple[str, ...]]:
+        """Counts ``requests`` requests with the event's tokens and spend; the agent, the model, its key."""
+        agent = self._agent(event.agent, event.agent_type, now, wall)
+        values = agent.values
         model, key = self._capped(MODEL, (event.provider, event.model), now)
         counted = _made(values, A_LLM_REQUESTS)
-        counted[key] = counted.get(key, 0) + requests
-        by_type = _made(values, A_LLM_TOKENS)
-        tokens = by_type.get(key) or by_type.setdefault(key, [0] * len(TOKEN_TYPES))
+        if key in counted:
+            counted[key] += requests
+            tokens = values[A_LLM_TOKENS][key]
+        else:
+            counted[key] = requests
+            tokens = _made(values, A_LLM_TOKENS)[key] = [0] * len(TOKEN_TYPES)
+            self._new_key(agent, A_LLM_REQUESTS, key, now)
+            self._new_key(agent, A_LLM_TOKENS, key, now)
         tokens[0] += event.input_tokens
         tokens[1] += event.output_tokens
         tokens[2] += event.cache_read_tokens
@@ -436,12 +533,19 @@ class Store:
         spent = event.cost if event.cost is not None else self._priced(event, key, requests)
         if spent is not None:
             costs = _made(values, A_LLM_COST)
-            costs[key] = costs.get(key, 0.0) + spent
-        return values, model, key
+            if key in costs:
+                costs[key] += spent
+            else:
+                costs[key] = spent
+                self._new_key(agent, A_LLM_COST, key, now)
+        return agent, model, key
 
-    def _llm_failed(self, values: list[Any], key: tuple[str, ...], reason: str, failures: int) -> None:
-        by_model = _made(values, A_LLM_FAILURES)
-        by_class = by_model.get(key) or by_model.setdefault(key, [0] * len(self.classifier.names))
+    def _llm_failed(self, agent: Entity, key: tuple[str, ...], reason: str, failures: int, now: float) -> None:
+        by_model = _made(agent.values, A_LLM_FAILURES)
+        by_class = by_model.get(key)
+        if by_class is None:
+            by_class = by_model[key] = [0] * len(self.classifier.names)
+            self._new_key(agent, A_LLM_FAILURES, key, now)
         by_class[self.classifier.index(reason)] += failures
 
     def _priced(self, event: LlmEvent, key: tuple[str, ...], requests: int) -> float | None:
@@ -460,17 +564,27 @@ class Store:
         )
 
     def _on_tool_call(self, event: ToolCall, now: float, wall: float) -> None:
-        values = self._agent(event.agent, event.agent_type, now, wall).values
+        agent = self._agent(event.agent, event.agent_type, now, wall)
+        values = agent.values
         tool, key = self._capped(TOOL, (event.tool,), now)
         _observe(tool.values[T_DURATION], self._tool_bounds, event.duration, event, wall)
         calls = _made(values, A_TOOL_CALLS)
-        calls[key] = calls.get(key, 0) + 1
+        if key in calls:
+            calls[key] += 1
+        else:
+            calls[key] = 1
+            self._new_key(agent, A_TOOL_CALLS, key, now)
         if event.reason is not None:
             failures = _made(values, A_TOOL_FAILURES)
-            failures[key] = failures.get(key, 0) + 1
+            if key in failures:
+                failures[key] += 1
+            else:
+                failures[key] = 1
+                self._new_key(agent, A_TOOL_FAILURES, key, now)
 
     def _on_consensus(self, event: Consensus, now: float, wall: float) -> None:
-        values = self._keyed(COUNCIL, event.council, now).values
+        council = self._keyed(COUNCIL, event.council, now)
+        values = council.values
         values[C_ATTEMPTS] += 1
         if not event.achieved:
             values[C_FAILURES] += 1
@@ -483,7 +597,11 @@ class Store:
             principle = event.violated_principle or UNSPECIFIED_PRINCIPLE
             self.principles.add(principle)
             violations = values[C_VIOLATIONS]
-            violations[principle] = violations.get(principle, 0) + 1
+            if principle in violations:
+                violations[principle] += 1
+            else:
+                violations[principle] = 1
+                self._new_key(council, C_VIOLATIONS, principle, now)
 
     def _on_coordination(self, event: Coordination, now: float, wall: float) -> None:
         values = self._keyed(COUNCIL, event.council, now).values
@@ -506,12 +624,14 @@ class Store:
 
     def _on_decision(self, event: Decision, now: float, wall: float) -> None:
         if event.council is not None:
-            values, slot = self._keyed(COUNCIL, event.council, now).values, C_DECISIONS
+            owner, slot = self._keyed(COUNCIL, event.council, now), C_DECISIONS
         else:
             assert event.agent is not None  # the decoder guarantees one of the two
-            values, slot = self._agent(event.agent, event.agent_type, now, wall).values, A_DECISIONS
+            owner, slot = self._agent(event.agent, event.agent_type, now, wall), A_DECISIONS
+        values = owner.values
         if values[slot] is None:
             values[slot] = [0] * len(DECISION_OUTCOMES)
+            self._new_key(owner, slot, None, now)
         values[slot][_OUTCOME_INDEX[event.predicted, event.actual]] += 1
 
     def _on_queue(self, event: QueueSample, now: float, wall: float) -> None:
@@ -558,15 +678,56 @@ def _made(values: list[Any], slot: int) -> dict[tuple[str, ...], Any]:
     return found
 
 
-def _drop_idle(
-    kind: OwnerKind,
-    entities: dict[str, Entity],
-    idle_before: float,
-    capture: Callable[[OwnerKind, str, Entity], None] | None,
-) -> int:
+def _drop_idle(kind: OwnerKind, entities: dict[str, Entity], idle_before: float, store: Store) -> int:
     idle = [key for key, entity in entities.items() if entity.touched < idle_before]
     for key in idle:
-        if capture is not None:
-            capture(kind, key, entities[key])
-        del entities[key]
+        if store.capture is not None:
+            store.capture(kind, key, entities[key])
+        store.holding.discard(entities.pop(key))
     return len(idle)
+
+
+def _after_scrape(held: Held, ripe: float) -> Held | None:
+    """What a scrape makes of something held: shown (None) once an earlier scrape showed it at
+    zero and it appeared at ``ripe`` or before, else marked shown at zero."""
+    appeared, shown = held
+    if shown and appeared <= ripe:
+        return None
+    return held if shown else (appeared, True)
+
+
+def _zero(value: Any) -> Any:
+    """A count, a list of counts, or a dict of either at zero, as a new series starts."""
+    if isinstance(value, dict):
+        return {key: _zero(count) for key, count in value.items()}
+    if isinstance(value, list):
+        return [0] * len(value)
+    return None if value is None else type(value)()
+
+
+def _zeros(families: Iterable[Family], bounds: dict[str, tuple[float, ...]]) -> list[tuple[int, Callable[[Any], Any]]]:
+    """How a held owner shows each slot that is not a gauge: as a new owner starts, keeping the
+    keys of its dicts. Zeros that do not depend on the values are made once and shared (a
+    scrape only reads them)."""
+    zeros: list[tuple[int, Callable[[Any], Any]]] = []
+    for family in families:
+        if family.slot is None or family.type == "gauge":
+            continue
+        if family.shape == "histogram":
+            assert family.buckets is not None
+            zeros.append((family.slot, partial(_shared, Histogram(len(bounds[family.buckets]) + 1))))
+        elif family.shape == "summary":
+            zeros.append((family.slot, partial(_shared, (0.0, 0))))
+        elif family.shape == "scalar":
+            zeros.append((family.slot, partial(_unless_none, family.initial)))
+        else:
+            zeros.append((family.slot, _zero))
+    return zeros
+
+
+def _shared(zero: Any, value: Any) -> Any:
+    return zero
+
+
+def _unless_none(zero: Any, value: Any) -> Any:
+    return None if value is None else zero

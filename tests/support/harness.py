@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
+import msgspec
 
-from agency_telemetry.config import Config, parse_config
+from agency_telemetry.config import Config, Expiry, SecondsOrZero, parse_config
 from agency_telemetry.decoder import EventDecoder
 from agency_telemetry.exposition import Exposition
 from agency_telemetry.routes import EXPOSITION, create_app
@@ -20,6 +21,21 @@ from agency_telemetry.simulator import FleetSimulator
 from agency_telemetry.store import Applied, Store
 
 from support.metrics import samples
+
+
+def immediate(config: str | Config | None = None) -> Config:
+    """``config`` with ``expiry.new_series_hold`` 0, unless it sets a hold itself: values show at
+    the first scrape, for tests that read them right after sending (the hold has tests of its own)."""
+    if isinstance(config, str):
+        if "new_series_hold" in config:
+            return parse_config(config)
+        config = parse_config(config)
+    config = config or Config()
+    if config.expiry.new_series_hold != Expiry().new_series_hold:
+        return config
+    return msgspec.structs.replace(
+        config, expiry=msgspec.structs.replace(config.expiry, new_series_hold=SecondsOrZero(0))
+    )
 
 
 class FakeClock:
@@ -32,7 +48,7 @@ class FakeClock:
 
 class Harness:
     def __init__(self, config: str | Config | None = None) -> None:
-        self.config = parse_config(config) if isinstance(config, str) else config or Config()
+        self.config = immediate(config)
         self.clock = FakeClock()
         self.wall = FakeClock(1_700_000_000.0)
         self.store = Store(self.config, clock=self.clock, wall_clock=self.wall)

@@ -86,15 +86,29 @@ def start_daemon(binary: str, arguments: list[str], tmp_path: Path) -> tuple[sub
     return proc, url
 
 
-class ExporterProcess:
-    """``agency-telemetry serve ARGS`` on a fixed loopback port, which can be stopped, killed and
-    restarted on the same port; ``user`` runs it as that user (through setpriv)."""
+IMMEDIATE = "expiry: {new_series_hold: 0}\n"  # new series' values at once: tests read them right after sending
 
-    def __init__(self, tmp_path: Path, args: Sequence[str] = (), user: str | None = None) -> None:
+
+class ExporterProcess:
+    """``agency-telemetry serve --config FILE ARGS`` on a fixed loopback port, which can be
+    stopped, killed and restarted on the same port. ``config`` is the file's text, written to
+    ``config_dir`` (the test's directory by default); ``user`` runs it as that user (setpriv)."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        config: str = IMMEDIATE,
+        args: Sequence[str] = (),
+        user: str | None = None,
+        config_dir: Path | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp_path / "exporter.log"
-        self.args = list(args)
+        self.config = (config_dir or tmp_path) / "exporter.yml"
+        self.config.write_text(config)
+        self.config.chmod(0o644)
+        self.args = ["--config", str(self.config), *args]
         self.user = user
         self.proc: subprocess.Popen[bytes] | None = None
 

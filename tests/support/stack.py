@@ -66,6 +66,7 @@ class Stack:
         target_labels: Mapping[str, str] | None = None,
         alertmanagers: Sequence[str] = (),
         exporter_args: Sequence[str] = (),
+        exporter_config: str = "expiry: {new_series_hold: 0}\n",
         prometheus_args: Sequence[str] = (),
         timeout: float = 30,
     ) -> Stack:
@@ -75,7 +76,9 @@ class Stack:
         test that sends its own events to ``exporter_url``. ``target_labels`` are attached to
         the scraped series (e.g. ``{"cluster": "eu-1"}``); ``alertmanagers`` are ``host:port``
         addresses Prometheus sends alerts to; ``prometheus_args`` are added to its command line
-        (e.g. ``--enable-feature=exemplar-storage``).
+        (e.g. ``--enable-feature=exemplar-storage``). ``exporter_config`` is the exporter's
+        configuration file; by default new series show their values at once (no
+        ``expiry.new_series_hold``), so that a test reads them at the first scrape.
         """
         workdir.mkdir(parents=True, exist_ok=True)
         exporter_port, prometheus_port = free_port(), free_port()
@@ -86,8 +89,10 @@ class Stack:
             started_at=0.0,
         )
         try:
+            exporter_yml = workdir / "exporter.yml"
+            exporter_yml.write_text(exporter_config)
             command = [sys.executable, "-m", "agency_telemetry", "demo" if fleet else "serve"]
-            command += ["--listen", f"127.0.0.1:{exporter_port}", *exporter_args]
+            command += ["--config", str(exporter_yml), "--listen", f"127.0.0.1:{exporter_port}", *exporter_args]
             if fleet:
                 command += ["--agents", str(agents), "--tick", str(tick)]
             stack._spawn("exporter", command)
