@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agency_telemetry.persistence import Persistence
+from agency_telemetry.persistence import STEP_OWNERS, Persistence
 from agency_telemetry.snapshot import Capture, SnapshotError, restore
 
 from support.events import ONE_OF_EACH
@@ -260,7 +260,7 @@ def test_a_snapshot_is_converted_in_slices_and_records_how_long_each_took(tmp_pa
         await task
 
     asyncio.run(count_slices())
-    assert slices >= 1000 // 200  # the loop ran between slices of 200 owners
+    assert slices >= 1000 // STEP_OWNERS  # the loop ran between slices
     assert 0 < persistence.longest_step < persistence.last_duration
     assert persistence.last_size == (tmp_path / "state").stat().st_size
     assert h.value("agency_exporter_snapshot_size_bytes") == persistence.last_size

@@ -6,6 +6,7 @@ because a late retry of its event would now count twice.
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Iterable
 
@@ -19,6 +20,7 @@ class RecentIds:
         self.window = window
         self.max_ids = max_ids
         self._forget_at: dict[str, float] = {}  # id -> forget-at; insertion order = expiry order
+        self.forgotten = 0  # ids ever forgotten (window passed, or evicted): see mark()
 
     def __len__(self) -> int:
         return len(self._forget_at)
@@ -53,11 +55,19 @@ class RecentIds:
             return 0
         for key in list(_first(seen, overflow)):
             del seen[key]
+        self.forgotten += overflow
         return overflow
 
-    def copy(self) -> dict[str, float]:
-        """id -> forget-at (the monotonic clock), oldest first."""
-        return self._forget_at.copy()
+    def mark(self) -> tuple[int, int]:
+        """Where the ids are now, to read them as they were later with :meth:`as_at` (cheaper
+        than a copy: ids are only ever added at the end and forgotten from the front)."""
+        return len(self._forget_at), self.forgotten
+
+    def as_at(self, mark: tuple[int, int]) -> dict[str, float]:
+        """id -> forget-at (the monotonic clock), oldest first, of the ids remembered at ``mark``
+        and not forgotten since."""
+        count, forgotten = mark
+        return dict(itertools.islice(self._forget_at.items(), max(0, count - (self.forgotten - forgotten))))
 
     def restore(self, ids: dict[str, float]) -> None:
         """Remembers the ids of :meth:`copy` (its times shifted to this clock), oldest first."""
@@ -71,6 +81,7 @@ class RecentIds:
             if seen[key] > now:
                 break
             del seen[key]
+            self.forgotten += 1
 
 
 def _first(mapping: dict[str, float], count: int) -> Iterable[str]:

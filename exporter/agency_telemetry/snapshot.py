@@ -24,7 +24,6 @@ the snapshot is the state at that instant, however long the slices take.
 
 from __future__ import annotations
 
-import itertools
 import json
 import struct
 import sys
@@ -149,20 +148,29 @@ class Capture:
         self._names = {kind: {f.slot: f.name for f in families} for kind, families in FAMILIES_OF.items()}
         # The owners at this instant, in order, and the ids of those not converted yet (both
         # built in C: at 10,000 agents this is the longest the loop waits for a snapshot to begin).
+        # Keys and owners in two lists, not a list of pairs: 10,000 pairs would be 10,000 more
+        # objects for the garbage collector, enough to set off a full collection mid-snapshot.
         self._order = [
-            (kind, list(entities.items())) for kind, entities in store.entities.items() if kind is not WORKFLOW
+            (kind, list(entities), list(entities.values()))
+            for kind, entities in store.entities.items()
+            if kind is not WORKFLOW
         ]
         self._waiting = {kind: set(map(id, entities.values())) for kind, entities in store.entities.items()}
         self._next = 0  # owners of _order converted or skipped by step()
-        self._total = sum(len(items) for _, items in self._order)
-        meta = Meta(
+        self._total = sum(len(keys) for _, keys, _ in self._order)
+        self._meta: Meta | None = Meta(
             buckets={name: list(bounds) for name, bounds in store.bounds.items()},
             error_classes=list(store.classifier.names),
             principles=sorted(store.principles),
             now=self.now,
-            dedup=store.recent_ids.copy(),
+            dedup={},  # read at the first step, as they are now (up to 100,000 ids: a slice of its own)
         )
-        self.records: list[bytes] = [self._encode(meta)]
+        self._dedup = store.recent_ids.mark()
+        # Encoded records, joined into one chunk per slice: the file is written chunk by chunk
+        # in a thread, which then never holds the interpreter long enough to stall the loop.
+        self._chunks: list[bytes] = []
+        self._slice: list[bytes] = []
+        self._records = 0
         self._add(WORKFLOW, "", store.workflow)  # events change it without naming it: convert it now
         store.capture = self.keep
 
@@ -175,13 +183,26 @@ class Capture:
 
     def step(self, owners: int) -> bool:
         """Converts up to ``owners`` more owners; True once every one is converted."""
+        if self._meta is not None:  # first, and alone: the records after it need it to be read
+            self._meta.dedup = self.store.recent_ids.as_at(self._dedup)
+            self._chunks.insert(0, self._encode(self._meta))
+            self._records += 1
+            self._meta = None
+            return False
+        done = self._convert(owners)
+        self._records += len(self._slice)
+        self._chunks.append(b"".join(self._slice))
+        self._slice = []
+        return done
+
+    def _convert(self, owners: int) -> bool:
         skipped = self._next
-        for kind, items in self._order:
-            if skipped >= len(items):
-                skipped -= len(items)
+        for kind, keys, entities in self._order:
+            if skipped >= len(keys):
+                skipped -= len(keys)
                 continue
             waiting = self._waiting[kind]
-            for key, entity in itertools.islice(items, skipped, None):
+            for key, entity in zip(keys[skipped:], entities[skipped:], strict=True):
                 self._next += 1
                 if id(entity) in waiting:
                     waiting.remove(id(entity))
@@ -194,9 +215,10 @@ class Capture:
 
     def finish(self) -> Snapshot:
         """The snapshot (converting what :meth:`step` has not); the store runs on uncaptured."""
-        self.step(1 << 62)
+        while not self.step(1 << 62):
+            pass
         self.cancel()
-        return Snapshot(self.records, self.saved_at, self.journal)
+        return Snapshot(self._chunks, self._records, self.saved_at, self.journal)
 
     def cancel(self) -> None:
         if self.store.capture == self.keep:
@@ -215,7 +237,7 @@ class Capture:
         if entity.new_keys:
             names = self._names[kind]
             record.new_keys = [(names[slot], None if k is None else list(k)) for slot, k in entity.new_keys]
-        self.records.append(self._encode(record))
+        self._slice.append(self._encode(record))
 
     @staticmethod
     def _encode(value: Any) -> bytes:
@@ -228,26 +250,33 @@ _ENCODER = msgspec.msgpack.Encoder()
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A finished capture: its records, when it was taken, the journal segment that follows it."""
+    """A finished capture: its records in chunks, when it was taken, the journal segment that
+    follows it."""
 
-    records: list[bytes]
+    chunks: list[bytes]
+    records: int
     saved_at: float
     journal: int
 
-    def to_bytes(self) -> bytes:
-        """The file's bytes. Safe in another thread: copying and checksumming a large body takes
-        milliseconds, which the event loop does not wait for."""
-        body = b"".join(self.records)
+    def header(self) -> bytes:
+        """The header line. Safe in another thread (checksumming megabytes takes milliseconds,
+        with the interpreter released)."""
+        crc = 0
+        for chunk in self.chunks:
+            crc = zlib.crc32(chunk, crc)
         header = {
             "format": FORMAT,
             "version": VERSION,
             "saved_at": self.saved_at,
             "journal": self.journal,
-            "records": len(self.records),
-            "body_bytes": len(body),
-            "crc32": zlib.crc32(body),
+            "records": self.records,
+            "body_bytes": sum(map(len, self.chunks)),
+            "crc32": crc,
         }
-        return json.dumps(header).encode() + b"\n" + body
+        return json.dumps(header).encode() + b"\n"
+
+    def to_bytes(self) -> bytes:
+        return b"".join([self.header(), *self.chunks])
 
 
 # --- reading a snapshot --------------------------------------------------------------
