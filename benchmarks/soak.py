@@ -1,13 +1,15 @@
 """Soak: sustained ingest with agent ids rotating past their TTL; the exporter's RSS over time.
 
-Starts the exporter (``agency-telemetry serve``) on a free loopback port with a short agent TTL,
-then, for ``--duration`` seconds, posts NDJSON batches of 1,000 events (every event with an id,
+Starts the exporter (``agency-telemetry serve``) on a free loopback port with a short agent TTL
+and persistence on (a snapshot every ``--snapshot-every`` seconds; ``0`` turns it off), then,
+for ``--duration`` seconds, posts NDJSON batches of 1,000 events (every event with an id,
 as the client library sends them) for a fleet whose agent names change every ``--rotate``
 seconds, so agents keep arriving and expiring. Every ``--every`` seconds it prints the server's
-RSS, the agents it tracks, the expired count and the events accepted so far, and at the end the
-RSS growth once the first generations have expired: flat means nothing leaks.
+RSS, the agents it tracks, the expired count, the events accepted so far and the latest
+snapshot's size, and at the end the RSS growth once the first generations have expired: flat
+means nothing leaks.
 
-    .venv/bin/python -m benchmarks.soak [--duration 120] [--agents 2000] [--ttl 5] [--rotate 2]
+    .venv/bin/python -m benchmarks.soak [--duration 120] [--agents 2000] [--ttl 5] [--rotate 2] [--snapshot-every 10]
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ def exporter_figures(text: str) -> dict[str, float]:
         if line.startswith(("agency_exporter_tracked{", "agency_exporter_expired_total{")) and 'kind="agent"' in line:
             name, _, value = line.partition("{")[0], None, line.rsplit(" ", 1)[1]
             found[name] = float(value)
+        elif line.startswith(("agency_exporter_snapshot_size_bytes ", "agency_exporter_journal_size_bytes ")):
+            name, value = line.split(" ")
+            found[name] = float(value)
     return found
 
 
@@ -67,7 +72,9 @@ async def reading(
     print(
         f"{elapsed:6.0f} {accepted:16,} {accepted / max(elapsed, 1e-9):9,.0f} {rss:8.1f} "
         f"{figures.get('agency_exporter_tracked', 0):7,.0f} "
-        f"{figures.get('agency_exporter_expired_total', 0):8,.0f}",
+        f"{figures.get('agency_exporter_expired_total', 0):8,.0f} "
+        f"{figures.get('agency_exporter_snapshot_size_bytes', 0) / MB:11.1f} "
+        f"{figures.get('agency_exporter_journal_size_bytes', 0) / MB:10.1f}",
         flush=True,
     )
     return elapsed, rss
@@ -78,7 +85,10 @@ async def soak(url: str, pid: int, args: argparse.Namespace) -> list[tuple[float
     readings: list[tuple[float, float]] = []
     started = time.monotonic()
     next_report, accepted, counter = 0.0, 0, 0
-    print(f"{'t (s)':>6} {'events accepted':>16} {'events/s':>9} {'RSS MB':>8} {'agents':>7} {'expired':>8}")
+    print(
+        f"{'t (s)':>6} {'events accepted':>16} {'events/s':>9} {'RSS MB':>8} {'agents':>7} {'expired':>8} "
+        f"{'snapshot MB':>11} {'journal MB':>10}"
+    )
     async with aiohttp.ClientSession() as session:
         while (elapsed := time.monotonic() - started) < args.duration:
             generation = int(elapsed // args.rotate)
@@ -105,12 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ttl", type=float, default=5, help="expiry.agent_ttl in seconds (%(default)s)")
     parser.add_argument("--rotate", type=float, default=2, help="seconds per generation of agent names (%(default)s)")
     parser.add_argument("--every", type=float, default=5, help="seconds between readings (%(default)s)")
+    parser.add_argument(
+        "--snapshot-every", type=float, default=10, help="persistence.interval in seconds; 0: off (%(default)s)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="agency-soak-") as tmp:
         config = Path(tmp) / "config.yaml"
         config.write_text(
             f"expiry: {{agent_ttl: {args.ttl}s, sweep_interval: 1s, dedup_window: {2 * args.ttl}s}}\n"
             "limits: {max_agents: 50000}\n"
+            + (
+                f"persistence: {{file: {tmp}/state/snapshot, interval: {args.snapshot_every}s}}\n"
+                if args.snapshot_every
+                else ""
+            )
         )
         port = free_port()
         log = Path(tmp) / "exporter.log"
