@@ -206,6 +206,41 @@ function(c)
         min=0,
       ),
 
+      p.row('Persistence'),
+      p.timeseries(
+        'Snapshot age and writes',
+        'Seconds since each exporter last wrote its snapshot (persistence.file), and snapshot or journal writes failing per second. AgencyExporterPersistenceFailing (%s) fires when writes keep failing, or a snapshot could not be restored, for %s. Empty without persistence.' % [c.severities.exporterPersistence, c['for'].exporterPersistence],
+        's',
+        [
+          q('time() - max by (instance) (agency_exporter_snapshot_last_success_timestamp_seconds%s)' % s, '{{instance}} age'),
+          q(rate('agency_exporter_persistence_failures_total', 'instance, operation'), '{{instance}} {{operation}} failures/s'),
+        ],
+        min=0,
+        width=8,
+      ),
+      p.timeseries(
+        'Snapshot and journal size',
+        'Bytes of the latest snapshot, and bytes journalled since it began (a segment of 64 MiB brings the next snapshot forward).',
+        'bytes',
+        [
+          q('max by (instance) (agency_exporter_snapshot_size_bytes%s)' % s, '{{instance}} snapshot'),
+          q('max by (instance) (agency_exporter_journal_size_bytes%s)' % s, '{{instance}} journal'),
+        ],
+        min=0,
+        width=8,
+      ),
+      p.timeseries(
+        'Snapshot time',
+        'How long the latest snapshot took from capture to rename, and the longest the event loop waited for one slice of it (ingest waits at most this long for a snapshot).',
+        's',
+        [
+          q('max by (instance) (agency_exporter_snapshot_duration_seconds%s)' % s, '{{instance}} total'),
+          q('max by (instance) (agency_exporter_snapshot_longest_step_seconds%s)' % s, '{{instance}} longest slice'),
+        ],
+        min=0,
+        width=8,
+      ),
+
       p.row('Alerting'),
       p.timeseries(
         'Alerts firing by type and severity',

@@ -200,6 +200,8 @@ class LocalStack:
     def _exporter_command(self) -> list[str]:
         command = [sys.executable, "-m", "agency_telemetry", "demo" if self.fleet else "serve"]
         command += ["--listen", self._addr("exporter")]
+        # With persistence, as in production: a stack restarted on the same directory continues its counters.
+        command += ["--persistence.file", str(self.workdir / "exporter-state" / "snapshot")]
         return command + (["--agents", str(self.agents), "--tick", str(self.tick)] if self.fleet else [])
 
     def _alertmanager_command(self, binary: str) -> list[str]:

@@ -487,7 +487,9 @@ def test_threshold_colours_follow_the_alert_config(overrides):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_binary("prometheus")
-    with Stack.start(tmp_path_factory.mktemp("stack"), agents=12, tick=0.25) as running:
+    workdir = tmp_path_factory.mktemp("stack")
+    persisted = ["--persistence.file", str(workdir / "state" / "snapshot")]  # for the persistence panels
+    with Stack.start(workdir, agents=12, tick=0.25, exporter_args=persisted) as running:
         yield running
 
 
