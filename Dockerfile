@@ -20,6 +20,9 @@ COPY deploy/fleet.py deploy/sink.py /app/
 RUN groupadd --system --gid 10001 agency \
     && useradd --system --uid 10001 --gid agency --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin agency
+# persistence.file's directory, owned by the exporter's user: a named volume mounted here starts
+# with this ownership (see docker-compose.yml).
+RUN mkdir -p /var/lib/agency-telemetry && chown 10001:10001 /var/lib/agency-telemetry
 USER 10001:10001
 WORKDIR /app
 
