@@ -47,12 +47,16 @@ local lib = import 'lib.libsonnet';
             'agent:agency_agent_capacity:utilization_ratio',
             'sum %s (agency_agent_active_tasks%s) / max %s (agency_agent_capacity_tasks%s)' % [R, lib.sel(c), R, lib.sel(c)],
           ),
-          // max_over_time: a missed scrape does not make an agent look stale. `and` the info
+          // An agent's silence is measured at the scrape that reported it (timestamp(), the
+          // scrape time, minus the last-seen time), not at evaluation time: when Prometheus
+          // itself was away (restarted, its scrapes missed), the agents are as live as at its
+          // last scrape until the next one, instead of all looking silent for as long as
+          // Prometheus was down. Across replicas, the freshest counts (min). `and` the info
           // series: an agent the exporter no longer tracks (deregistered, expired) is gone, not down.
           rule(
             live,
-            '(time() - max %s (max_over_time(agency_agent_last_seen_timestamp_seconds%s[%s]))) < bool %d\nand %s'
-            % [R, lib.sel(c), c.gaugeWindow, c.staleAfterSeconds, agentInfo],
+            '(min %s (timestamp(agency_agent_last_seen_timestamp_seconds%s) - agency_agent_last_seen_timestamp_seconds%s)) < bool %d\nand %s'
+            % [R, lib.sel(c), lib.sel(c), c.staleAfterSeconds, agentInfo],
           ),
         ],
       },
