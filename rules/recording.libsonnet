@@ -213,7 +213,7 @@ local lib = import 'lib.libsonnet';
       },
       {
         // Anomalies: how far the last 5 minutes are from the last day, in standard deviations.
-        // A flat baseline (stddev 0) gives no z-score rather than an infinite one.
+        // A flat baseline (no spread, lib.spread) gives no z-score rather than an infinite one.
         name: 'agency-anomaly.rules',
         local p95 = 'agent_type:agency_agent_task_duration_seconds:p95_rate%s' % w,
         local success = 'agent_type:agency_agent_tasks:success_ratio_rate%s' % w,
@@ -221,12 +221,12 @@ local lib = import 'lib.libsonnet';
         rules: [
           rule(
             'agent_type:agency_agent_task_duration_seconds:p95_zscore_%s' % b,
-            '(%s - avg_over_time(%s[%s])) / (stddev_over_time(%s[%s]) > 0)' % [p95, p95, b, p95, b],
+            '(%s - avg_over_time(%s[%s])) / %s' % [p95, p95, b, lib.spread(p95, b)],
           ),
           // z-score of the error ratio (1 - success): (avg(s) - s) / stddev(s).
           rule(
             'agent_type:agency_agent_tasks:error_ratio_zscore_%s' % b,
-            '(avg_over_time(%s[%s]) - %s) / (stddev_over_time(%s[%s]) > 0)' % [success, b, success, success, b],
+            '(avg_over_time(%s[%s]) - %s) / %s' % [success, b, success, lib.spread(success, b)],
           ),
         ],
       },
