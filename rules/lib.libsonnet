@@ -14,6 +14,13 @@
     window,
   ],
 
+  // The standard deviation of a recorded series over a baseline window, where it is a spread
+  // at all: a flat series whose values differ only by floating-point rounding (a P95 of
+  // 0.4875 one evaluation, 0.48749999999999993 the next) has a stddev of ~1e-17, and dividing
+  // by it turns rounding into z-scores of ±5. Below a billionth of the mean, there is none.
+  // The series are never negative (durations, ratios, rates), so the mean is the scale.
+  spread(series, window):: '(stddev_over_time(%s[%s]) > 1e-9 * avg_over_time(%s[%s]))' % [series, window, series, window],
+
   // The exporter renders bucket bounds as Go does: 5 → "5.0", 0.05 → "0.05".
   le(bound):: if std.floor(bound) == bound then '%d.0' % bound else std.toString(bound),
 

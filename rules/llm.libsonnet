@@ -116,7 +116,7 @@ local lib = import 'lib.libsonnet';
         rules: [
           rule(
             'fleet:agency_agent_llm_tokens:zscore_%s' % b,
-            '(%s - avg_over_time(%s[%s])) / (stddev_over_time(%s[%s]) > 0)' % [tokens, tokens, b, tokens, b],
+            '(%s - avg_over_time(%s[%s])) / %s' % [tokens, tokens, b, lib.spread(tokens, b)],
           ),
         ],
       },

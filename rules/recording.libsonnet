@@ -47,12 +47,16 @@ local lib = import 'lib.libsonnet';
             'agent:agency_agent_capacity:utilization_ratio',
             'sum %s (agency_agent_active_tasks%s) / max %s (agency_agent_capacity_tasks%s)' % [R, lib.sel(c), R, lib.sel(c)],
           ),
-          // max_over_time: a missed scrape does not make an agent look stale. `and` the info
+          // An agent's silence is measured at the scrape that reported it (timestamp(), the
+          // scrape time, minus the last-seen time), not at evaluation time: when Prometheus
+          // itself was away (restarted, its scrapes missed), the agents are as live as at its
+          // last scrape until the next one, instead of all looking silent for as long as
+          // Prometheus was down. Across replicas, the freshest counts (min). `and` the info
           // series: an agent the exporter no longer tracks (deregistered, expired) is gone, not down.
           rule(
             live,
-            '(time() - max %s (max_over_time(agency_agent_last_seen_timestamp_seconds%s[%s]))) < bool %d\nand %s'
-            % [R, lib.sel(c), c.gaugeWindow, c.staleAfterSeconds, agentInfo],
+            '(min %s (timestamp(agency_agent_last_seen_timestamp_seconds%s) - agency_agent_last_seen_timestamp_seconds%s)) < bool %d\nand %s'
+            % [R, lib.sel(c), lib.sel(c), c.staleAfterSeconds, agentInfo],
           ),
         ],
       },
@@ -209,7 +213,7 @@ local lib = import 'lib.libsonnet';
       },
       {
         // Anomalies: how far the last 5 minutes are from the last day, in standard deviations.
-        // A flat baseline (stddev 0) gives no z-score rather than an infinite one.
+        // A flat baseline (no spread, lib.spread) gives no z-score rather than an infinite one.
         name: 'agency-anomaly.rules',
         local p95 = 'agent_type:agency_agent_task_duration_seconds:p95_rate%s' % w,
         local success = 'agent_type:agency_agent_tasks:success_ratio_rate%s' % w,
@@ -217,12 +221,12 @@ local lib = import 'lib.libsonnet';
         rules: [
           rule(
             'agent_type:agency_agent_task_duration_seconds:p95_zscore_%s' % b,
-            '(%s - avg_over_time(%s[%s])) / (stddev_over_time(%s[%s]) > 0)' % [p95, p95, b, p95, b],
+            '(%s - avg_over_time(%s[%s])) / %s' % [p95, p95, b, lib.spread(p95, b)],
           ),
           // z-score of the error ratio (1 - success): (avg(s) - s) / stddev(s).
           rule(
             'agent_type:agency_agent_tasks:error_ratio_zscore_%s' % b,
-            '(avg_over_time(%s[%s]) - %s) / (stddev_over_time(%s[%s]) > 0)' % [success, b, success, success, b],
+            '(avg_over_time(%s[%s]) - %s) / %s' % [success, b, success, lib.spread(success, b)],
           ),
         ],
       },

@@ -8,8 +8,6 @@ for chat and pager, and each scenario is driven through the exporter's event API
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import json
 import time
 import urllib.parse
@@ -19,146 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from scripts.generate import render_mixin
 from support.alerting import FAST_ROUTE_TIMINGS, Sinks, fast_copy, serve_sinks
+from support.e2e import Fleet, fast_mixin, fast_rule_files
 from support.processes import start_alertmanager
 from support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
-FOR = "2s"
-FAST_PROFILE: dict[str, Any] = {
-    "agentWindow": "10s",
-    "councilWindow": "20s",
-    "businessWindow": "20s",
-    "gaugeWindow": "10s",
-    "anomalyBaseline": "2m",
-    "queueForecastHistory": "1m",
-    "costForecastHistory": "2m",
-    "staleAfterSeconds": 6,
-    "sloPeriod": "5m",
-    "for": dict.fromkeys(
-        [
-            "agentErrors",
-            "agentLatency",
-            "healthScore",
-            "agentDown",
-            "fleetDown",
-            "exporterDown",
-            "resources",
-            "queueBacklog",
-            "consensus",
-            "compliance",
-            "quality",
-            "cost",
-            "anomaly",
-            "workflowEmergency",
-            "exporterRejecting",
-            "reportedAlert",
-        ],
-        FOR,
-    ),
-    "burnRateTiers": [
-        dict(
-            zip(("name", "longWindow", "shortWindow", "factor", "severity"), tier, strict=True),
-            **{"for": FOR, "enabled": True},
-        )
-        for tier in (
-            ("fast", "20s", "10s", 14.4, "critical"),
-            ("medium", "40s", "20s", 6, "critical"),
-            ("slow", "1m", "30s", 3, "warning"),
-            ("slowest", "2m", "40s", 1, "warning"),
-        )
-    ],
-}
-
-
 # As in production (group_wait 10-30 s, rules evaluated every 30 s), an alert group waits longer
 # than a rule evaluation, so that an inhibiting alert from another rule group, evaluated a moment
 # later, is in Alertmanager before the alert it mutes is sent.
 E2E_ROUTE_TIMINGS = {**FAST_ROUTE_TIMINGS, "group_wait": "3s"}
-
-
-@functools.cache
-def fast_mixin() -> dict[str, Any]:
-    """The mixin rendered with the fast profile, once per session (rendering takes seconds)."""
-    return render_mixin(FAST_PROFILE)
-
-
-def fast_rule_files(directory: Path) -> list[Path]:
-    mixin = fast_mixin()
-    paths = []
-    for name, key in (("rules.yml", "rules"), ("alerts.yml", "alerts")):
-        path = directory / name
-        path.write_text(yaml.safe_dump(mixin[key], sort_keys=False))
-        paths.append(path)
-    return paths
-
-
-class Fleet:
-    """Drives a small council fleet through the exporter's HTTP API, healthy unless told otherwise."""
-
-    def __init__(self, url: str, agents: int = 6) -> None:
-        self.url = url
-        self.agents = [f"worker-{i}" for i in range(agents)]
-        self.silent: set[str] = set()
-        self.failing: set[str] = set()
-        self.consensus_fails = False
-        self.violations = False
-        self.extra: list[dict[str, Any]] = []
-
-    def batch(self) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        for agent in self.agents:
-            if agent in self.silent:
-                continue
-            base = {"agent": agent, "agent_type": "worker"}
-            events += [
-                {"type": "agent_registered", "capacity": 4, **base},
-                {"type": "agent_heartbeat", "cpu": 0.3, "memory": "200 MiB", "queue_depth": 1, **base},
-            ]
-            for n in range(4):
-                events.append({"type": "task_started", **base})
-                if agent in self.failing and n:
-                    events.append({"type": "task_failed", "reason": "model overloaded", "duration": 400, **base})
-                else:
-                    events.append(
-                        {"type": "task_completed", "duration": 400, "quality_score": 0.9, "cost": 0.01, **base}
-                    )
-            events += [
-                {"type": "llm_request", "provider": "openai", "model": "gpt-4o", "duration": 300, **base}
-                | {"input_tokens": 900, "output_tokens": 100, "cache_read_tokens": 500, "cost": 0.002},
-                {"type": "tool_call", "tool": "web_search", "duration": 150, **base},
-            ]
-        for council in ("ethics", "review"):
-            consensus = {"type": "consensus", "council": council, "formation_time": 800}
-            for _ in range(3):
-                events.append({**consensus, "achieved": not self.consensus_fails})
-            if self.violations and council == "ethics":
-                events.append(
-                    {**consensus, "achieved": True, "constitutional_compliance": False, "violated_principle": "privacy"}
-                )
-            events.append({"type": "decision", "council": council, "predicted": True, "actual": True})
-            events.append({"type": "decision", "council": council, "predicted": False, "actual": False})
-        events += [{"type": "business", "completed": True, "quality_score": 0.9, "cost": 0.02} for _ in range(4)]
-        events.append({"type": "queue", "queue": "intake", "depth": 3, "wait": "200 ms"})
-        events += self.extra
-        self.extra = []
-        return events
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            body = "\n".join(json.dumps(e) for e in self.batch()).encode()
-            with contextlib.suppress(OSError):  # the exporter may be stopped on purpose
-                await asyncio.to_thread(self._post, body)
-            await asyncio.sleep(0.5)
-
-    def _post(self, body: bytes) -> None:
-        headers = {"Content-Type": "application/x-ndjson"}
-        request = urllib.request.Request(f"{self.url}/v1/events", data=body, headers=headers)
-        urllib.request.urlopen(request, timeout=5).close()
 
 
 class Scenario:

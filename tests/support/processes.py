@@ -59,19 +59,26 @@ def promtool_check_metrics(text: str) -> tuple[int, str, str]:
     return result.returncode, result.stdout, result.stderr
 
 
-def start_alertmanager(config: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A real Alertmanager on a free loopback port with temp storage and no cluster; waits until ready."""
+def start_alertmanager(config: Path, tmp_path: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A real Alertmanager on a free loopback port with temp storage and no cluster; waits until ready.
+
+    Started again with the same ``tmp_path`` and ``port`` (the port of its URL), it is the same
+    Alertmanager restarted: it reads the silences and notification log its predecessor saved
+    in ``tmp_path / "alertmanager-data"``."""
     storage = tmp_path / "alertmanager-data"
     arguments = [f"--config.file={config}", f"--storage.path={storage}", "--cluster.listen-address="]
-    return start_daemon("prometheus-alertmanager", arguments, tmp_path)
+    return start_daemon("prometheus-alertmanager", arguments, tmp_path, port)
 
 
-def start_daemon(binary: str, arguments: list[str], tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A Prometheus-style server (``--web.listen-address``) on a free loopback port, logging to
-    ``tmp_path``; returns once its ``/-/ready`` answers."""
-    port = free_port()
+def start_daemon(
+    binary: str, arguments: list[str], tmp_path: Path, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A Prometheus-style server (``--web.listen-address``) on ``port`` of the loopback (a free
+    one by default), logging to ``tmp_path`` (appending, so a restart keeps the earlier run's
+    log); returns once its ``/-/ready`` answers."""
+    port = free_port() if port is None else port
     log = tmp_path / f"{binary}.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         proc = subprocess.Popen(
             [require_binary(binary), *arguments, f"--web.listen-address=127.0.0.1:{port}"],
             stdout=out,

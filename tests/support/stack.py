@@ -49,6 +49,7 @@ class Stack:
     prometheus_url: str
     started_at: float  # Unix time at which Prometheus was ready
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    prometheus_command: list[str] = field(default_factory=list)
 
     # --- starting and stopping ------------------------------------------------------------
 
@@ -111,24 +112,35 @@ class Stack:
                     sort_keys=False,
                 )
             )
-            stack._spawn(
-                "prometheus",
-                [
-                    require_binary("prometheus"),
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={workdir / 'prometheus-data'}",
-                    f"--web.listen-address=127.0.0.1:{prometheus_port}",
-                    "--rules.alert.resend-delay=1s",
-                    *prometheus_args,
-                ],
-            )
-            stack._wait_http("prometheus", f"{stack.prometheus_url}/-/ready", timeout)
+            stack.prometheus_command = [
+                require_binary("prometheus"),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{prometheus_port}",
+                "--rules.alert.resend-delay=1s",
+                *prometheus_args,
+            ]
+            stack.start_prometheus(timeout)
             stack.started_at = time.time()
             stack.wait_for(f'up{{job="{job}"}} == 1', timeout=timeout)
         except BaseException:
             stack.stop()
             raise
         return stack
+
+    def start_prometheus(self, timeout: float = 30) -> None:
+        """Starts Prometheus with the command line of the first start (same configuration, port
+        and TSDB directory) and waits until it is ready; after ``stop_prometheus``, this is a
+        restart that replays the WAL and carries on with the series and alert states it had."""
+        self._spawn("prometheus", self.prometheus_command)
+        self._wait_http("prometheus", f"{self.prometheus_url}/-/ready", timeout)
+
+    def stop_prometheus(self) -> None:
+        """Stops Prometheus alone (SIGTERM, as an orchestrator does), waiting until it has exited.
+
+        The other processes keep running; ``start_prometheus`` brings it back. Until then the
+        Prometheus API is unreachable and ``wait_for`` fails."""
+        stop_process(self.processes["prometheus"])
 
     def stop(self) -> None:
         """Terminates the processes this stack started (SIGTERM, then SIGKILL after 10 s)."""
@@ -147,7 +159,7 @@ class Stack:
         return tail(self.workdir / f"{name}.log")
 
     def _spawn(self, name: str, command: list[str]) -> None:
-        with (self.workdir / f"{name}.log").open("wb") as out:
+        with (self.workdir / f"{name}.log").open("ab") as out:  # a restart appends to the log
             self.processes[name] = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
     def _check_alive(self) -> None:
