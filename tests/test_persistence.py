@@ -298,3 +298,29 @@ def test_what_a_scrape_showed_stays_shown_and_what_is_held_stays_held_across_a_r
     again.store.scraped()
     assert again.value("agency_agent_tasks_total", agent="new", agent_type="unknown") == 1
     assert again.value("agency_agent_tool_calls_total", agent="seen", agent_type="unknown", tool="search") == 1
+
+
+def test_journal_segments_without_their_snapshot_are_kept_aside_not_replayed(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    opened(h)
+    h.send({"type": "task_completed", "agent": "w", "duration": 1})
+    (tmp_path / "state").unlink()  # someone removed the snapshot, not its journal
+    again, persistence = restarted(h)
+    assert again.value("agency_agent_tasks_total", agent="w", agent_type="unknown") is None
+    assert not persistence.restore_rejected
+    assert [p.name for p in tmp_path.iterdir() if ".journal." in p.name and ".rejected-" in p.name]
+
+
+def test_an_unreadable_journal_segment_is_skipped_and_the_others_replayed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = harness(tmp_path)
+    persistence = opened(h)
+    h.send({"type": "task_completed", "agent": "w", "duration": 1})
+    asyncio.run(persistence.write())  # the first batch is in the snapshot now
+    h.send({"type": "task_completed", "agent": "w", "duration": 1})
+    (tmp_path / f"state.journal.{persistence._segment + 1}").mkdir()  # a later segment nobody can read
+    with caplog.at_level(logging.ERROR, "agency_telemetry.persistence"):
+        again, restored = restarted(h)
+    assert again.value("agency_agent_tasks_total", agent="w", agent_type="unknown") == 2
+    assert "cannot read it" in caplog.text and not restored.restore_rejected

@@ -89,27 +89,22 @@ class Persistence:
             log.error("cannot create %s: %s", self.path.parent, exc.strerror)
         try:
             self.restored = self._restore()
-        except SnapshotError as exc:
+        except (SnapshotError, OSError) as exc:
             self.restore_rejected = True
-            aside = self._move_aside()
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             log.error(
                 "cannot restore %s: %s. Starting EMPTY: every counter restarts from 0. The file is kept as %s; "
                 "see the runbook (AgencyExporterPersistenceFailing).",
                 self.path,
-                exc,
-                aside,
+                reason,
+                self._move_aside(),
             )
-        except OSError as exc:
-            self.restore_rejected = True
-            log.error("cannot read %s: %s. Starting EMPTY; fix the file's permissions.", self.path, exc.strerror)
         self.write_now()
 
     def _restore(self) -> Restored | None:
         if not self.path.exists():
-            stray = self._segments()
-            for segment in stray.values():
-                log.warning("%s: no snapshot names this journal segment; removing it", segment)
-                segment.unlink()
+            if self._segments():  # the snapshot they follow was removed: their counts alone mean nothing
+                log.warning("journal segments without their snapshot %s: kept as %s", self.path, self._move_aside())
             log.info("no snapshot at %s: starting empty", self.path)
             return None
         restored = restore(self.store, self.path.read_bytes())
@@ -137,7 +132,13 @@ class Persistence:
             if number < first:
                 segment.unlink()  # a snapshot newer than it was written before it could be removed
                 continue
-            for record in _journal_records(segment.read_bytes()):
+            try:
+                data = segment.read_bytes()
+            except OSError as exc:
+                log.error("%s: cannot read it (%s); its batches are not replayed", segment, exc.strerror)
+                skipped += 1
+                continue
+            for record in _journal_records(data):
                 if record is None:
                     skipped += 1
                     continue
@@ -161,6 +162,7 @@ class Persistence:
         return found
 
     def _move_aside(self) -> Path:
+        """Renames the snapshot and its journal segments out of the way, keeping them; the new name."""
         suffix = f".rejected-{int(time.time())}"
         aside = self.path.with_name(self.path.name + suffix)
         for path in [self.path, *self._segments().values()]:
