@@ -62,6 +62,7 @@ from agency_telemetry.selfmetrics import SelfMetrics
 from agency_telemetry.spans import INFERENCE_OPERATIONS
 from agency_telemetry.store import Store
 
+from benchmarks.ours import config_for
 from benchmarks.timing import machine_lines, sample_lines
 
 SPANS_PER_REQUEST = 1000
@@ -645,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 20 requests of 4 bodies")
     args = parser.parse_args(argv)
     requests, count = (20, 4) if args.quick else (args.requests, args.bodies)
-    config = Config()
+    config = config_for(1000)
     print("\n".join(machine_lines()))
     print(f"OTLP traces in-process: {requests} requests of {SPANS_PER_REQUEST:,} spans per side and layout")
     failed = False
