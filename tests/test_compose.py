@@ -626,10 +626,20 @@ def start_exporter(
     service = compose["services"]["exporter"]
     port = loopback_port()
     listen = argument(service["command"], "--listen")
-    command = local([*service["command"], *extra], {listen: f"127.0.0.1:{port}"})
+    state = str(Path(argument(service["command"], "--persistence.file")).parent)  # the volume's mount point
+    command = local([*service["command"], *extra], {listen: f"127.0.0.1:{port}", state: str(tmp_path / "state")})
     log = tmp_path / f"exporter-{port}.log"
     url = f"http://127.0.0.1:{port}"
     return running(command, log, ready=f"{url}/healthz"), url, log, port
+
+
+def test_the_exporter_persists_its_state_on_a_named_volume(compose: dict[str, Any]) -> None:
+    service = compose["services"]["exporter"]
+    state = Path(argument(service["command"], "--persistence.file")).parent
+    mounts = {mount.split(":")[1]: mount.split(":")[0] for mount in service["volumes"]}
+    assert mounts.get(str(state)) in compose["volumes"], "persistence.file must be on a named volume"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"chown 10001:10001 {state}" in dockerfile  # a fresh volume takes the directory's owner
 
 
 def test_sink_summarises_slack_and_pagerduty_notifications(compose: dict[str, Any], tmp_path: Path) -> None:
