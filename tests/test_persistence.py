@@ -324,3 +324,34 @@ def test_an_unreadable_journal_segment_is_skipped_and_the_others_replayed(
         again, restored = restarted(h)
     assert again.value("agency_agent_tasks_total", agent="w", agent_type="unknown") == 2
     assert "cannot read it" in caplog.text and not restored.restore_rejected
+
+
+def test_dedup_ids_are_saved_as_they_were_when_the_snapshot_began(tmp_path: Path) -> None:
+    """Ids arrive and expire while a snapshot is taken a slice at a time: the snapshot holds
+    those of its instant, the journal the new ones, and each event still counts once."""
+    h = harness(tmp_path, "expiry: {dedup_window: 60s}")
+    persistence = opened(h)
+    for part in range(5):
+        h.send(
+            *({"type": "task_completed", "agent": "w", "duration": 1, "id": f"early-{part}-{n}"} for n in range(5_000))
+        )
+    h.clock.now += 30
+    h.send(*({"type": "task_completed", "agent": "w", "duration": 1, "id": f"late-{n}"} for n in range(5_000)))
+    capture = persistence._begin()
+    assert not capture.step(100)  # the first slice: the ids of the instant copied
+    h.send(*({"type": "task_completed", "agent": "w", "duration": 1, "id": f"new-{n}"} for n in range(100)))
+    snapshot = capture.finish()
+    alone = Harness("expiry: {dedup_window: 60s}")
+    alone.wall.now = h.wall.now + 31  # restored 31 s later: the early ids had 30 s left, the late ones 60 s
+    restored = restore(alone.store, snapshot.to_bytes())
+    assert restored.dedup_ids == 5_000  # the late ids; not the early ones, nor the new ones that came after
+    persistence._write(snapshot, 0.0)
+
+    again, _ = restarted(h, "expiry: {dedup_window: 60s}", downtime=31)
+    retried = [
+        {"type": "task_completed", "agent": "w", "duration": 1, "id": f"{k}-{n}"}
+        for k in ("late", "new")
+        for n in range(50)
+    ]
+    assert again.send(*retried).duplicates == 100
+    assert again.value("agency_agent_tasks_total", agent="w", agent_type="unknown") == 30_100

@@ -6,15 +6,18 @@ MessagePack value::
 
     {"format": "agency-telemetry-snapshot", "version": 1, "saved_at": 1764590000.5,
      "journal": 7, "records": 10012, "body_bytes": 2301022, "crc32": 3735928559}
-    <meta record> <owner record> <owner record> ...
+    <meta record> <dedup or owner record> <dedup or owner record> ...
 
-The meta record holds what reading the rest needs and what belongs to no owner: the histogram
-bounds and error classes the values were counted with, the principles, and the dedup ids with
-the seconds each has left. An owner record is ``[kind, key, labels, idle, values]``: ``idle``
-is the seconds since its last event, ``values`` maps family names (as in the metric catalogue)
-to plain values, so families added or reordered by a later version read back by name. The
-header's ``crc32`` covers the body; ``journal`` is the first journal segment whose events are
-not in the snapshot (:mod:`persistence` replays it and the ones after).
+The meta record, first, holds what reading the rest needs and what belongs to no owner: the
+histogram bounds and error classes the values were counted with, the principles, and the
+store's monotonic clock at the snapshot's instant. A dedup record is ``["dedup", {id: time its
+window ends}]`` (up to 10,000 ids, on the clock of the meta record). An owner record is
+``["owner", kind, key, labels, idle, values, held, new_keys]``: ``idle`` is the seconds since
+its last event, ``values`` maps family names (as in the metric catalogue) to plain values, so
+families added or reordered by a later version read back by name; ``held`` and ``new_keys`` say
+which of its series were still exposed at zero. The header's ``crc32`` covers the body;
+``journal`` is the first journal segment whose events are not in the snapshot
+(:mod:`persistence` replays it and the ones after).
 
 Taking a snapshot (:class:`Capture`) lists the owners at one instant, between two batches,
 and then converts them a slice at a time between other work. An owner an event is about to
@@ -24,6 +27,7 @@ the snapshot is the state at that instant, however long the slices take.
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 import sys
@@ -42,6 +46,7 @@ FORMAT = "agency-telemetry-snapshot"
 VERSION = 1
 _LENGTH = struct.Struct(">I")
 _KINDS = {kind.name: kind for kind in OWNERS}
+DEDUP_PER_RECORD = 10_000  # ids encoded in one slice: about a millisecond
 
 
 class SnapshotError(ValueError):
@@ -49,14 +54,21 @@ class SnapshotError(ValueError):
 
 
 class Meta(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """The first record."""
+
     buckets: dict[str, list[float]]
     error_classes: list[str]
     principles: list[str]
     now: float  # the store's monotonic clock when the snapshot was taken
-    dedup: dict[str, float]  # id -> monotonic time its dedup window ends, oldest first
 
 
-class OwnerRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+class DedupRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True, tag="dedup"):
+    """Up to :data:`DEDUP_PER_RECORD` dedup ids, oldest first."""
+
+    ids: dict[str, float]  # id -> monotonic time its dedup window ends
+
+
+class OwnerRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True, tag="owner"):
     kind: str
     key: str
     labels: list[str]
@@ -163,9 +175,9 @@ class Capture:
             error_classes=list(store.classifier.names),
             principles=sorted(store.principles),
             now=self.now,
-            dedup={},  # read at the first step, as they are now (up to 100,000 ids: a slice of its own)
         )
-        self._dedup = store.recent_ids.mark()
+        self._dedup_mark = store.recent_ids.mark()
+        self._dedup: Iterator[tuple[str, float]] | None = None  # the ids at the mark, once copied
         # Encoded records, joined into one chunk per slice: the file is written chunk by chunk
         # in a thread, which then never holds the interpreter long enough to stall the loop.
         self._chunks: list[bytes] = []
@@ -184,11 +196,18 @@ class Capture:
     def step(self, owners: int) -> bool:
         """Converts up to ``owners`` more owners; True once every one is converted."""
         if self._meta is not None:  # first, and alone: the records after it need it to be read
-            self._meta.dedup = self.store.recent_ids.as_at(self._dedup)
             self._chunks.insert(0, self._encode(self._meta))
             self._records += 1
             self._meta = None
+            self._dedup = iter(self.store.recent_ids.as_at(self._dedup_mark).items())
             return False
+        if self._dedup is not None:  # then the dedup ids, a slice of them at a time
+            ids = dict(itertools.islice(self._dedup, DEDUP_PER_RECORD))
+            if ids:
+                self._chunks.append(self._encode(DedupRecord(ids)))
+                self._records += 1
+                return False
+            self._dedup = None
         done = self._convert(owners)
         self._records += len(self._slice)
         self._chunks.append(b"".join(self._slice))
@@ -246,6 +265,7 @@ class Capture:
 
 
 _ENCODER = msgspec.msgpack.Encoder()
+_RECORD_DECODER = msgspec.msgpack.Decoder(OwnerRecord | DedupRecord)
 
 
 @dataclass(frozen=True)
@@ -331,11 +351,13 @@ def restore(store: Store, data: bytes) -> Restored:
     records = _records(body)
     try:
         meta = msgspec.msgpack.decode(next(records, b""), type=Meta)
-        owners = [msgspec.msgpack.decode(record, type=OwnerRecord) for record in records]
+        rest = [_RECORD_DECODER.decode(record) for record in records]
     except msgspec.DecodeError as exc:
         raise SnapshotError(f"a record cannot be read: {exc}") from None
-    if len(owners) + 1 != header.get("records"):
-        raise SnapshotError(f"{len(owners) + 1} records, the header says {header.get('records')}")
+    if len(rest) + 1 != header.get("records"):
+        raise SnapshotError(f"{len(rest) + 1} records, the header says {header.get('records')}")
+    owners = [record for record in rest if isinstance(record, OwnerRecord)]
+    saved_ids = [record.ids for record in rest if isinstance(record, DedupRecord)]
     restored = Restored(saved_at=float(header["saved_at"]), journal=int(header.get("journal", 0)))
     downtime = max(0.0, store.wall_clock() - restored.saved_at)
     changed = {name for name, bounds in meta.buckets.items() if tuple(bounds) != store.bounds.get(name)}
@@ -356,7 +378,7 @@ def restore(store: Store, data: bytes) -> Restored:
             store.holding.add(owner)
     store.principles.update(meta.principles)
     shift = now - meta.now - downtime  # saved monotonic times -> this process's clock
-    dedup = {key: forget_at + shift for key, forget_at in meta.dedup.items() if forget_at + shift > now}
+    dedup = {key: at + shift for ids in saved_ids for key, at in ids.items() if at + shift > now}
     store.recent_ids.restore(dedup)
     restored.owners, restored.dedup_ids = len(built), len(dedup)
     return restored
