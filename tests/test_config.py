@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agency_telemetry.config import Config, ConfigError, load_config, parse_config
+from agency_telemetry.config import Config, ConfigError, load_config, parse_config, with_overrides
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -113,3 +113,21 @@ def test_the_example_pricing_file_is_a_valid_configuration():
     config = parse_config(example.read_text(), str(example))
     assert len(config.pricing) >= 3
     assert "# Prices as of" in example.read_text()
+
+
+def test_shutdown_grace_may_be_set_to_its_default_0():
+    assert parse_config("shutdown_grace: 0s").shutdown_grace == 0
+    assert parse_config("shutdown_grace: 45s").shutdown_grace == 45
+    with pytest.raises(ConfigError, match=r"shutdown_grace: must be 0 or more"):
+        parse_config("shutdown_grace: -1s")
+
+
+def test_persistence_flags_are_checked_as_the_files_keys_are(tmp_path):
+    config = with_overrides(Config(), {"persistence": {"file": "state/snap", "interval": "30s"}}, "command line")
+    assert (config.persistence.file, config.persistence.interval) == ("state/snap", 30)
+    assert with_overrides(config, {"persistence": {"file": None, "interval": None}}, "command line") == config
+    with pytest.raises(ConfigError, match=r"command line: persistence\.interval: .*'soon'"):
+        with_overrides(Config(), {"persistence": {"interval": "soon"}}, "command line")
+    path = tmp_path / "config.yml"
+    path.write_text("persistence: {file: data/snapshot}\n")
+    assert load_config(path).persistence.file == str(tmp_path / "data" / "snapshot")  # next to the file

@@ -227,7 +227,7 @@ class Config(_Section):
     otlp: Otlp = msgspec.field(default_factory=Otlp)
     persistence: PersistenceSettings = msgspec.field(default_factory=PersistenceSettings)
     shutdown_timeout: Seconds = Seconds(10)
-    shutdown_grace: Seconds = Seconds(0)
+    shutdown_grace: SecondsOrZero = SecondsOrZero(0)  # 0: no wait for a last scrape
     web_config_file: str | None = None  # exporter-toolkit web configuration: TLS, basic auth
     ingest_tokens_file: str | None = None  # bearer tokens allowed to POST /v1/events
 
