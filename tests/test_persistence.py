@@ -355,3 +355,24 @@ def test_dedup_ids_are_saved_as_they_were_when_the_snapshot_began(tmp_path: Path
     ]
     assert again.send(*retried).duplicates == 100
     assert again.value("agency_agent_tasks_total", agent="w", agent_type="unknown") == 30_100
+
+
+def test_after_a_kill_the_journal_replays_the_scrapes_too(tmp_path: Path) -> None:
+    """An owner born after the last snapshot and shown by scrapes before a kill -9 must not drop
+    back to zero after it (Prometheus would count its value twice, as a reset); one not shown
+    yet must still start at zero."""
+    hold = "expiry: {new_series_hold: 30s}"
+    h = harness(tmp_path, hold)
+    opened(h)  # never closed
+    h.send({"type": "task_completed", "agent": "shown", "duration": 1})
+    h.store.scraped()
+    h.clock.now += 31
+    h.wall.now += 31
+    h.store.scraped()
+    h.send({"type": "task_completed", "agent": "unseen", "duration": 1})
+    assert h.value("agency_agent_tasks_total", agent="shown", agent_type="unknown") == 1
+
+    again, _ = restarted(h, hold, downtime=5)
+    again.store.scraped()
+    assert again.value("agency_agent_tasks_total", agent="shown", agent_type="unknown") == 1
+    assert again.value("agency_agent_tasks_total", agent="unseen", agent_type="unknown") == 0

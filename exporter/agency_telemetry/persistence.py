@@ -47,8 +47,9 @@ _RECORD_HEAD = struct.Struct(">II")  # payload length, CRC-32 of the payload
 
 
 class JournalRecord(msgspec.Struct, array_like=True):
-    wall: float  # Unix time the batch was applied at
-    events: list[AnyEvent]
+    wall: float  # Unix time the batch was applied, or the scrape made
+    events: list[AnyEvent]  # the batch's; none for a scrape
+    scraped: bool = False  # a scrape that changed what is shown at zero (Store.scraped)
 
 
 _JOURNAL_ENCODER = msgspec.msgpack.Encoder()
@@ -144,6 +145,9 @@ class Persistence:
                     continue
                 downtime = max(0.0, store.wall_clock() - record.wall)
                 at = (store.clock() - downtime, record.wall)
+                if record.scraped:
+                    store.scraped(at)
+                    continue
                 batch = cast(list[Event], record.events)
                 try:
                     store.apply(batch, at)
@@ -255,11 +259,19 @@ class Persistence:
             self._failed("journal", exc)
             return
         self.journal_bytes = 0
-        self.store.journal = self._append
+        self.store.journal = self
 
-    def _append(self, events: list[Event], wall: float) -> None:
-        """Writes one applied batch; called by the store before the batch is acknowledged."""
-        payload = _JOURNAL_ENCODER.encode(JournalRecord(wall, events))  # type: ignore[arg-type]
+    def applied(self, events: list[Event], wall: float) -> None:
+        """Journals one applied batch; called by the store before the batch is acknowledged."""
+        self._append(JournalRecord(wall, events))  # type: ignore[arg-type]
+
+    def scraped(self, wall: float) -> None:
+        """Journals a scrape, which may show series held at zero so far: replayed in order, the
+        series a scrape showed before a crash are shown after it (never dropping back to zero)."""
+        self._append(JournalRecord(wall, [], scraped=True))
+
+    def _append(self, entry: JournalRecord) -> None:
+        payload = _JOURNAL_ENCODER.encode(entry)
         record = _RECORD_HEAD.pack(len(payload), zlib.crc32(payload)) + payload
         assert self._fd is not None
         try:

@@ -22,7 +22,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from .catalogue import (
     A_ACTIVE,
@@ -150,6 +150,14 @@ class StoreStats:
     unpriced: collections.Counter[tuple[str, ...]] = field(default_factory=collections.Counter)  # (provider, model)
 
 
+class Journal(Protocol):
+    """What the store tells the persistence journal, in order."""
+
+    def applied(self, events: list[Event], wall: float) -> None: ...
+
+    def scraped(self, wall: float) -> None: ...
+
+
 class LeftOut(NamedTuple):
     """Events :meth:`Store.apply_fitting` left out, for the refusal ``reason``."""
 
@@ -215,9 +223,9 @@ class Store:
         # While a snapshot is being taken (:class:`snapshot.Capture`): called with an owner
         # before an event changes it or it is dropped, so that the snapshot keeps its state.
         self.capture: Callable[[OwnerKind, str, Entity], None] | None = None
-        # Called with each applied batch's events (duplicates left out) and its clocks: the
-        # persistence journal, which the exporter writes before it acknowledges the batch.
-        self.journal: Callable[[list[Event], float], None] | None = None
+        # The persistence journal, written before a batch is acknowledged: what changes the state
+        # (each applied batch, and each scrape that changes what is still shown at zero).
+        self.journal: Journal | None = None
         self._handlers: dict[type[Event], Callable[[Any, float, float], None]] = {
             AgentRegistered: self._on_registered,
             AgentDeregistered: self._on_deregistered,
@@ -251,7 +259,7 @@ class Store:
             handlers[type(event)](event, now, wall)
         self.stats.dedup_evicted += self.recent_ids.remember(new_ids, now)
         if self.journal is not None and fresh:
-            self.journal(fresh, wall)
+            self.journal.applied(fresh, wall)
         duplicates = len(events) - len(fresh)
         self.stats.duplicates += duplicates
         self.stats.received.update(per_type)
@@ -289,7 +297,7 @@ class Store:
 
     # new series ------------------------------------------------------------------------
 
-    def scraped(self) -> None:
+    def scraped(self, at: tuple[float, float] | None = None) -> None:
         """Called by each scrape before it renders: what an earlier scrape showed at zero and is
         ``new_series_hold`` old shows its values from this scrape on; the rest is marked shown
         at zero by this one. The values themselves are always exact; only their exposition waits.
@@ -298,10 +306,14 @@ class Store:
         above zero loses that first increase to ``rate()`` and ``increase()``. The zero one
         scrape saw covers a single scraper whatever its interval; the age covers every scraper
         scraping at least every ``new_series_hold`` (both servers of an HA pair). Work is in
-        proportion to what is held, not to the owners."""
+        proportion to what is held, not to the owners. ``at``: the (monotonic, wall) clocks of a
+        replayed scrape."""
         if not self.holding:
             return
-        ripe = self.clock() - self.hold
+        now, wall = at or (self.clock(), self.wall_clock())
+        if self.journal is not None:
+            self.journal.scraped(wall)
+        ripe = now - self.hold
         done = []
         for entity in self.holding:
             if entity.held is not None:
