@@ -7,13 +7,16 @@ import asyncio
 import json
 import logging
 import os
+import struct
+import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from agency_telemetry.persistence import STEP_OWNERS, Persistence
-from agency_telemetry.snapshot import Capture, SnapshotError, restore
+from agency_telemetry.snapshot import Capture, Snapshot, SnapshotError, read_header, restore
 
 from support.events import ONE_OF_EACH
 from support.harness import Harness
@@ -376,3 +379,154 @@ def test_after_a_kill_the_journal_replays_the_scrapes_too(tmp_path: Path) -> Non
     again.store.scraped()
     assert again.value("agency_agent_tasks_total", agent="shown", agent_type="unknown") == 1
     assert again.value("agency_agent_tasks_total", agent="unseen", agent_type="unknown") == 0
+
+
+def test_an_owner_held_at_the_snapshot_and_shown_since_stays_shown_after_a_kill(tmp_path: Path) -> None:
+    hold = "expiry: {new_series_hold: 30s}"
+    h = harness(tmp_path, hold)
+    persistence = opened(h)
+    h.send({"type": "task_completed", "agent": "w", "duration": 1})
+    h.store.scraped()  # shown at zero
+    h.clock.now += 20
+    h.wall.now += 20
+    asyncio.run(persistence.write())  # saved while still held: 20 s old, its zero shown
+    h.clock.now += 11
+    h.wall.now += 11
+    h.store.scraped()  # 31 s old: shown from now on (journalled)
+    assert h.value("agency_agent_tasks_total", agent="w", agent_type="unknown") == 1
+
+    again, _ = restarted(h, hold, downtime=3)  # killed: no final snapshot
+    again.store.scraped()
+    assert again.value("agency_agent_tasks_total", agent="w", agent_type="unknown") == 1  # not back to 0
+
+
+def test_an_owner_still_held_after_a_restart_is_held_for_a_whole_hold_again(tmp_path: Path) -> None:
+    """Whether a second scraper saw its zero before the restart is unknown: the hold starts over."""
+    hold = "expiry: {new_series_hold: 30s}"
+    h = harness(tmp_path, hold)
+    persistence = opened(h)
+    h.send({"type": "task_completed", "agent": "w", "duration": 1})
+    h.store.scraped()
+    persistence.close()
+    again, _ = restarted(h, hold, downtime=120)
+    for _ in range(2):
+        again.store.scraped()
+        assert again.value("agency_agent_tasks_total", agent="w", agent_type="unknown") == 0
+    again.clock.now += 30
+    again.store.scraped()
+    assert again.value("agency_agent_tasks_total", agent="w", agent_type="unknown") == 1
+
+    off, _ = restarted(h, "expiry: {new_series_hold: 0}")  # restarted with the hold turned off
+    assert off.value("agency_agent_tasks_total", agent="w", agent_type="unknown") == 1
+
+
+def test_expiry_is_replayed_so_an_expired_owner_does_not_come_back(tmp_path: Path) -> None:
+    config = "expiry: {agent_ttl: 1h}\nlimits: {max_agents: 2}"
+    h = harness(tmp_path, config)
+    opened(h)  # never closed
+    h.send(
+        {"type": "task_completed", "agent": "old", "duration": 1},
+        {"type": "task_completed", "agent": "b", "duration": 1},
+    )
+    h.clock.now += 3601
+    h.wall.now += 3601
+    h.send({"type": "agent_heartbeat", "agent": "b", "cpu": 0.1})
+    h.store.expire()  # "old" goes
+    h.send({"type": "task_completed", "agent": "new", "duration": 1})  # fits only because "old" went
+    h.send({"type": "task_completed", "agent": "b", "duration": 1})
+    before = agent_series(h)
+
+    again, _ = restarted(h, config, downtime=2)
+    assert agent_series(again) == before
+    assert again.value("agency_agent_tasks_total", agent="old", agent_type="unknown") is None
+    assert again.value("agency_agent_tasks_total", agent="new", agent_type="unknown") == 1
+
+
+def test_the_final_scrapes_reveal_is_replayed_after_a_kill_before_the_last_snapshot(tmp_path: Path) -> None:
+    hold = "expiry: {new_series_hold: 30s}"
+    h = harness(tmp_path, hold)
+    opened(h)
+    h.send({"type": "task_completed", "agent": "w", "duration": 1})
+    h.store.reveal()  # the final scrape after ingest stopped shows everything; then killed
+    again, _ = restarted(h, hold)
+    again.store.scraped()
+    assert again.value("agency_agent_tasks_total", agent="w", agent_type="unknown") == 1
+
+
+def test_stopping_lets_a_snapshot_being_written_finish_before_the_final_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness(tmp_path)
+    persistence = opened(h)
+    h.send({"type": "task_completed", "agent": "w", "duration": 1})
+    header = Snapshot.header
+
+    def slow_header(snapshot: Snapshot) -> bytes:
+        time.sleep(0.3)  # the thread is still writing when the exporter is told to stop
+        return header(snapshot)
+
+    monkeypatch.setattr(Snapshot, "header", slow_header)
+
+    async def stop_during_a_write() -> None:
+        running = asyncio.create_task(persistence.run())
+        persistence._due.set()
+        await asyncio.sleep(0.1)
+        h.send({"type": "task_completed", "agent": "w", "duration": 1})
+        persistence.stop()
+        await running
+
+    asyncio.run(stop_during_a_write())
+    monkeypatch.setattr(Snapshot, "header", header)
+    persistence.close()
+    assert persistence.failures["snapshot"] == 0
+    again, restored = restarted(h)
+    assert again.value("agency_agent_tasks_total", agent="w", agent_type="unknown") == 2
+    assert not restored.restore_rejected
+
+
+def _rewritten(data: bytes, change: Any) -> bytes:
+    """The snapshot with its owner records changed by ``change`` (a list of plain records), re-framed
+    with a valid CRC: content this release never writes, which restore must refuse cleanly."""
+    _, body = read_header(data)
+    records, offset = [], 0
+    while offset < len(body):
+        (length,) = struct.unpack_from(">I", body, offset)
+        records.append(msgspec.msgpack.decode(body[offset + 4 : offset + 4 + length]))
+        offset += 4 + length
+    change(records)
+    encoded = [struct.pack(">I", len(r)) + r for r in map(msgspec.msgpack.encode, records)]
+    return Snapshot(encoded, len(encoded), 0.0, 0).to_bytes()
+
+
+def _owner(records: list[Any], kind: str) -> list[Any]:
+    return next(r for r in records if isinstance(r, list) and r[:2] == ["owner", kind])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda rs: _owner(rs, "agent").__setitem__(1, "principle"),
+        lambda rs: _owner(rs, "agent")[5]["agency_agent_tool_calls_total"][0].__setitem__(0, "web_search"),
+        lambda rs: _owner(rs, "agent")[5]["agency_agent_task_duration_seconds"][2].__setitem__(5, ["t", 1, "x", 2]),
+        lambda rs: _owner(rs, "agent").__setitem__(7, [["agency_agent_decisions_total", ["nope"], 1.0, False]]),
+        lambda rs: _owner(rs, "agent")[3].__setitem__(0, "someone-else"),
+        lambda rs: _owner(rs, "agent")[5].__setitem__("agency_agent_tasks_total", "many"),
+    ],
+    ids=[
+        "principle-kind",
+        "key-not-a-list",
+        "exemplar-types",
+        "held-series-missing",
+        "labels-not-the-key",
+        "text-count",
+    ],
+)
+def test_content_this_release_never_writes_is_refused_whole(tmp_path: Path, change: Any) -> None:
+    data = _snapshot_bytes(tmp_path)
+    spoilt = _rewritten(data, change)
+    with pytest.raises(SnapshotError):
+        restore(Harness().store, spoilt)
+    (tmp_path / "state").write_bytes(spoilt)
+    again, persistence = restarted(harness(tmp_path))
+    assert persistence.restore_rejected
+    assert agent_series(again) == agent_series(Harness())  # empty, and every scrape renders

@@ -37,7 +37,7 @@ from .config import PersistenceSettings
 from .events import AnyEvent, Event
 from .limits import LimitExceeded
 from .snapshot import Capture, Restored, Snapshot, SnapshotError, restore
-from .store import Store
+from .store import EXPIRED, REVEALED, SCRAPED, Store
 
 log = logging.getLogger("agency_telemetry.persistence")
 
@@ -47,9 +47,9 @@ _RECORD_HEAD = struct.Struct(">II")  # payload length, CRC-32 of the payload
 
 
 class JournalRecord(msgspec.Struct, array_like=True):
-    wall: float  # Unix time the batch was applied, or the scrape made
-    events: list[AnyEvent]  # the batch's; none for a scrape
-    scraped: bool = False  # a scrape that changed what is shown at zero (Store.scraped)
+    wall: float  # Unix time the batch was applied, or the mark made
+    events: list[AnyEvent]  # the batch's; none for a mark
+    mark: str = ""  # store.SCRAPED, EXPIRED or REVEALED: what the store did then, besides events
 
 
 _JOURNAL_ENCODER = msgspec.msgpack.Encoder()
@@ -77,6 +77,7 @@ class Persistence:
         self._fd: int | None = None
         self._due = asyncio.Event()
         self._busy = False
+        self._stopping = False
 
     # start ----------------------------------------------------------------------------
 
@@ -88,11 +89,16 @@ class Persistence:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             log.error("cannot create %s: %s", self.path.parent, exc.strerror)
+        with contextlib.suppress(OSError):
+            self.path.with_name(f"{self.path.name}.tmp").unlink()  # a write a crash cut short
         try:
             self.restored = self._restore()
-        except (SnapshotError, OSError) as exc:
+        except Exception as exc:  # SnapshotError, OSError, or a bug: the exporter must start all the same
             self.restore_rejected = True
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            self.store.clear()  # nothing half-restored
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc) or type(exc).__name__
+            if not isinstance(exc, SnapshotError | OSError):
+                log.exception("unexpected error restoring %s", self.path)
             log.error(
                 "cannot restore %s: %s. Starting EMPTY: every counter restarts from 0. The file is kept as %s; "
                 "see the runbook (AgencyExporterPersistenceFailing).",
@@ -145,16 +151,30 @@ class Persistence:
                     continue
                 downtime = max(0.0, store.wall_clock() - record.wall)
                 at = (store.clock() - downtime, record.wall)
-                if record.scraped:
-                    store.scraped(at)
-                    continue
-                batch = cast(list[Event], record.events)
                 try:
-                    store.apply(batch, at)
-                except LimitExceeded:
-                    store.apply_fitting(batch, at)  # the limits were lowered meanwhile
-                events += len(batch)
+                    events += self._replay_one(record, at)
+                except Exception:  # a record this release cannot apply: say so, go on with the rest
+                    log.exception("%s: a journal record could not be replayed; skipped", segment)
+                    skipped += 1
+        store.hold_again()
         return events, skipped
+
+    def _replay_one(self, record: JournalRecord, at: tuple[float, float]) -> int:
+        store = self.store
+        if record.mark == SCRAPED:
+            store.scraped(at)
+        elif record.mark == EXPIRED:
+            store.expire(at)
+        elif record.mark == REVEALED:
+            store.reveal()
+        elif record.mark:
+            raise ValueError(f"unknown journal mark {record.mark!r}")
+        batch = cast(list[Event], record.events)
+        try:
+            store.apply(batch, at)
+        except LimitExceeded:
+            store.apply_fitting(batch, at)  # the limits were lowered meanwhile
+        return len(batch)
 
     def _segments(self) -> dict[int, Path]:
         prefix = self.path.name + ".journal."
@@ -177,12 +197,19 @@ class Persistence:
     # snapshots ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Takes a snapshot every interval, or sooner when the journal segment grows big."""
-        while True:
+        """Takes a snapshot every interval, or sooner when the journal segment grows big, until
+        :meth:`stop`. Never cancelled: a snapshot being written is finished first."""
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._due.wait(), self.interval)
             self._due.clear()
-            await self.write()
+            if not self._stopping:
+                await self.write()
+
+    def stop(self) -> None:
+        """Ends :meth:`run` once the snapshot it may be writing is written."""
+        self._stopping = True
+        self._due.set()
 
     async def write(self) -> None:
         """One snapshot, converted in slices between other work and written in a thread."""
@@ -219,9 +246,9 @@ class Persistence:
         return Capture(self.store, self._segment)
 
     def _write(self, snapshot: Snapshot, started: float) -> None:
-        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary = self.path.with_name(f"{self.path.name}.tmp")
         try:
-            with open(temporary, "wb") as file:
+            with open(temporary, "xb") as file:  # never two writers of one file
                 size = file.write(snapshot.header())
                 for chunk in snapshot.chunks:
                     size += file.write(chunk)
@@ -229,6 +256,9 @@ class Persistence:
                 os.fsync(file.fileno())
             os.replace(temporary, self.path)
             _fsync_directory(self.path.parent)
+        except FileExistsError as exc:  # another write is under way: leave its file alone
+            self._failed("snapshot", exc)
+            return
         except OSError as exc:
             self._failed("snapshot", exc)
             with contextlib.suppress(OSError):
@@ -265,10 +295,11 @@ class Persistence:
         """Journals one applied batch; called by the store before the batch is acknowledged."""
         self._append(JournalRecord(wall, events))  # type: ignore[arg-type]
 
-    def scraped(self, wall: float) -> None:
-        """Journals a scrape, which may show series held at zero so far: replayed in order, the
-        series a scrape showed before a crash are shown after it (never dropping back to zero)."""
-        self._append(JournalRecord(wall, [], scraped=True))
+    def marked(self, mark: str, wall: float) -> None:
+        """Journals a scrape that showed series held at zero, an expiry that dropped owners, or the
+        final reveal: replayed in order after a kill -9, no series a scrape showed drops back to
+        zero and no expired owner comes back."""
+        self._append(JournalRecord(wall, [], mark))
 
     def _append(self, entry: JournalRecord) -> None:
         payload = _JOURNAL_ENCODER.encode(entry)

@@ -147,9 +147,8 @@ def _persisted(persistence: Persistence) -> Any:
         persistence.start()
         task = asyncio.create_task(persistence.run())
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        persistence.stop()
+        await task  # a snapshot being written is finished, not cut off
         persistence.close()
 
     return context

@@ -4,20 +4,22 @@ ingest, and read back into a store. No I/O: :mod:`persistence` writes and reads 
 A snapshot is one JSON header line, then records, each a 4-byte big-endian length and a
 MessagePack value::
 
-    {"format": "agency-telemetry-snapshot", "version": 1, "saved_at": 1764590000.5,
-     "journal": 7, "records": 10012, "body_bytes": 2301022, "crc32": 3735928559}
+    {"format": "agency-telemetry-snapshot", "version": 1, "records": 10012,
+     "body_bytes": 2301022, "crc32": 3735928559}
     <meta record> <dedup or owner record> <dedup or owner record> ...
 
-The meta record, first, holds what reading the rest needs and what belongs to no owner: the
-histogram bounds and error classes the values were counted with, the principles, and the
-store's monotonic clock at the snapshot's instant. A dedup record is ``["dedup", {id: time its
-window ends}]`` (up to 10,000 ids, on the clock of the meta record). An owner record is
-``["owner", kind, key, labels, idle, values, held, new_keys]``: ``idle`` is the seconds since
-its last event, ``values`` maps family names (as in the metric catalogue) to plain values, so
-families added or reordered by a later version read back by name; ``held`` and ``new_keys`` say
-which of its series were still exposed at zero. The header's ``crc32`` covers the body;
-``journal`` is the first journal segment whose events are not in the snapshot
-(:mod:`persistence` replays it and the ones after).
+The header's ``crc32`` covers the body, which holds everything else. The meta record, first,
+holds what reading the rest needs and what belongs to no owner: the histogram bounds and error
+classes the values were counted with, the principles, the store's monotonic clock and the wall
+clock at the snapshot's instant, and ``journal``, the first journal segment whose events are not
+in the snapshot (:mod:`persistence` replays it and the ones after). A dedup record is
+``["dedup", {id: time its window ends}]`` (up to 10,000 ids, on the meta record's clock). An
+owner record is ``["owner", kind, key, labels, idle, values, held, new_keys]``: ``idle`` is the
+seconds since its last event, ``values`` maps family names (as in the metric catalogue) to plain
+values, so families added or reordered by a later version read back by name; ``held`` and
+``new_keys`` say which of its series are still exposed at zero, with their age and whether a
+scrape has shown the zero. Anything else (a kind, key, label count, count or exemplar this
+release does not write) makes :func:`restore` refuse the whole snapshot.
 
 Taking a snapshot (:class:`Capture`) lists the owners at one instant, between two batches,
 and then converts them a slice at a time between other work. An owner an event is about to
@@ -39,13 +41,13 @@ from typing import Any
 import msgspec
 
 from .catalogue import FAMILIES_OF, Exemplar, Family, Histogram
-from .owners import AGENT, OWNERS, WORKFLOW, OwnerKind
+from .events import owner_key
+from .owners import AGENT, WORKFLOW, OwnerKind
 from .store import Entity, Store
 
 FORMAT = "agency-telemetry-snapshot"
 VERSION = 1
 _LENGTH = struct.Struct(">I")
-_KINDS = {kind.name: kind for kind in OWNERS}
 DEDUP_PER_RECORD = 10_000  # ids encoded in one slice: about a millisecond
 
 
@@ -60,6 +62,8 @@ class Meta(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     error_classes: list[str]
     principles: list[str]
     now: float  # the store's monotonic clock when the snapshot was taken
+    saved_at: float  # the wall clock then (Unix time)
+    journal: int  # the first journal segment whose events are not in the snapshot
 
 
 class DedupRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True, tag="dedup"):
@@ -74,8 +78,10 @@ class OwnerRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True, t
     labels: list[str]
     idle: float  # seconds since its last event
     values: dict[str, Any]  # family name -> plain value
-    held: bool = False  # exposed at zero still, as a new owner (Store.scraped)
-    new_keys: list[tuple[str, list[str] | None]] = []  # (family name, key) of new series exposed at zero
+    # Exposed at zero still (Store.scraped): the owner, as (seconds since it appeared, a scrape
+    # has shown the zero), and new series as (family name, key, seconds, shown).
+    held: tuple[float, bool] | None = None
+    new_keys: list[tuple[str, list[str] | None, float, bool]] = []
 
 
 @dataclass
@@ -118,22 +124,38 @@ def _from_plain(family: Family, plain: Any, label_values: tuple[str, ...] | None
         histogram.counts = [_count(n) for n in counts]
         histogram.sum = float(total)
         if exemplars is not None:
-            histogram.exemplars = [None if e is None else Exemplar(*e) for e in exemplars]
+            histogram.exemplars = [None if e is None else _exemplar(e) for e in exemplars]
         return histogram
     if shape == "labelled":
         if label_values is None:
             return {str(key): _count(n) for key, n in plain.items()}
         return [_count(plain.get(value, 0)) for value in label_values]
     if shape == "keyed":
+        width = len(family.keys)
         if label_values is None:
-            return {tuple(key): _count(n) for key, n in plain}
-        return {tuple(key): [_count(counts.get(value, 0)) for value in label_values] for key, counts in plain}
+            return {_key(key, width): _count(n) for key, n in plain}
+        return {_key(key, width): [_count(counts.get(value, 0)) for value in label_values] for key, counts in plain}
     if shape == "summary":
         total, count = plain
         return [float(total), _count(count)]
     if not isinstance(plain, int | float) or isinstance(plain, bool):
         raise TypeError(f"{family.name}: {plain!r} is not a number")
     return plain
+
+
+def _key(key: Any, width: int) -> tuple[str, ...]:
+    if not isinstance(key, list) or len(key) != width or not all(isinstance(part, str) for part in key):
+        raise ValueError(f"{key!r} is not {width} label values")
+    return tuple(key)
+
+
+def _exemplar(fields: Any) -> Exemplar:
+    trace_id, span_id, value, timestamp = fields
+    if not isinstance(trace_id, str) or not (span_id is None or isinstance(span_id, str)):
+        raise ValueError(f"exemplar {fields!r}: ids must be strings")
+    if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in (value, timestamp)):
+        raise ValueError(f"exemplar {fields!r}: value and time must be numbers")
+    return Exemplar(trace_id, span_id, value, timestamp)
 
 
 def _count(value: Any) -> Any:
@@ -175,7 +197,12 @@ class Capture:
             error_classes=list(store.classifier.names),
             principles=sorted(store.principles),
             now=self.now,
+            saved_at=self.saved_at,
+            journal=journal,
         )
+        # What is still shown at zero, as it is now: a scrape during the slices changes it
+        # without an event, so without telling keep() (few owners: the new ones).
+        self._held = {id(e): (e.held, dict(e.new_keys or {})) for e in store.holding}
         self._dedup_mark = store.recent_ids.mark()
         self._dedup: Iterator[tuple[str, float]] | None = None  # the ids at the mark, once copied
         # Encoded records, joined into one chunk per slice: the file is written chunk by chunk
@@ -251,11 +278,14 @@ class Capture:
             if (value := values[slot]) is not None
         }
         record = OwnerRecord(kind.name, key, list(entity.labels), max(0.0, self.now - entity.touched), plain)
-        if entity.held is not None:
-            record.held = True
-        if entity.new_keys:
-            names = self._names[kind]
-            record.new_keys = [(names[slot], None if k is None else list(k)) for slot, k in entity.new_keys]
+        held, new_keys = self._held.get(id(entity), (None, {}))
+        if held is not None:
+            record.held = (self.now - held[0], held[1])
+        names = self._names[kind]
+        record.new_keys = [
+            (names[slot], None if k is None else list(k), self.now - appeared, shown)
+            for (slot, k), (appeared, shown) in new_keys.items()
+        ]
         self._slice.append(self._encode(record))
 
     @staticmethod
@@ -287,8 +317,6 @@ class Snapshot:
         header = {
             "format": FORMAT,
             "version": VERSION,
-            "saved_at": self.saved_at,
-            "journal": self.journal,
             "records": self.records,
             "body_bytes": sum(map(len, self.chunks)),
             "crc32": crc,
@@ -358,14 +386,15 @@ def restore(store: Store, data: bytes) -> Restored:
         raise SnapshotError(f"{len(rest) + 1} records, the header says {header.get('records')}")
     owners = [record for record in rest if isinstance(record, OwnerRecord)]
     saved_ids = [record.ids for record in rest if isinstance(record, DedupRecord)]
-    restored = Restored(saved_at=float(header["saved_at"]), journal=int(header.get("journal", 0)))
+    restored = Restored(saved_at=meta.saved_at, journal=meta.journal)
     downtime = max(0.0, store.wall_clock() - restored.saved_at)
     changed = {name for name, bounds in meta.buckets.items() if tuple(bounds) != store.bounds.get(name)}
     renamed = set(meta.error_classes) - set(store.classifier.names)
     restored.left_out += [f"histograms with buckets {name!r}: the configured bounds differ" for name in changed]
     restored.left_out += [f"failures of error class {name!r}: no longer configured" for name in sorted(renamed)]
     now = store.clock()
-    built = [_entity(store, record, now - downtime, changed) for record in owners]
+    kinds = {kind.name: kind for kind in store.entities}
+    built = [_entity(store, kinds, record, now - downtime, changed) for record in owners]
     store.holding.discard(store.workflow)
     for kind, key, entity in built:  # nothing is changed until every record has been read
         owner = store.workflow if kind is WORKFLOW else entity
@@ -384,14 +413,20 @@ def restore(store: Store, data: bytes) -> Restored:
     return restored
 
 
-def _entity(store: Store, record: OwnerRecord, now: float, changed: set[str]) -> tuple[OwnerKind, str, Entity]:
-    kind = _KINDS.get(record.kind)
+def _entity(
+    store: Store, kinds: dict[str, OwnerKind], record: OwnerRecord, then: float, changed: set[str]
+) -> tuple[OwnerKind, str, Entity]:
+    """The owner of ``record``, its times on this process's clock (``then``: the snapshot's
+    instant on it); SnapshotError when anything in it is not as this release writes it."""
+    kind = kinds.get(record.kind)
     if kind is None:
         raise SnapshotError(f"owner {record.key!r}: unknown kind {record.kind!r}")
-    if len(record.labels) != len(kind.labels):
-        raise SnapshotError(f"{kind.name} {record.key!r}: {len(record.labels)} label values for {kind.labels}")
+    if len(record.labels) != len(kind.labels) or (kind is not WORKFLOW and record.key != _key_of(kind, record.labels)):
+        raise SnapshotError(f"{kind.name} {record.key!r}: label values {record.labels} do not fit {kind.labels}")
     values = store.new_values(kind)
+    slots: dict[str, int] = {}
     for family in _slotted(FAMILIES_OF[kind]):
+        slots[family.name] = family.slot  # type: ignore[assignment]
         plain = record.values.get(family.name)
         if plain is None or (family.buckets is not None and family.buckets in changed):
             continue
@@ -403,16 +438,25 @@ def _entity(store: Store, record: OwnerRecord, now: float, changed: set[str]) ->
     labels = tuple(record.labels)
     if kind is AGENT:  # interned, as the store does
         labels = (labels[0], sys.intern(labels[1]))
-    entity = Entity(labels, values, now - max(0.0, record.idle))
-    # Still exposed at zero when saved: held again from now, as not yet shown by a scrape.
-    if record.held:
-        entity.held = (now, False)
-    slots = {f.name: f.slot for f in FAMILIES_OF[kind] if f.slot is not None}
-    held_keys = {
-        (slots[name], None if k is None else tuple(k)): (now, False) for name, k in record.new_keys if name in slots
-    }
+    entity = Entity(labels, values, then - max(0.0, record.idle))
+    if record.held is not None:
+        age, shown = record.held
+        entity.held = (then - age, shown)
+    held_keys: dict[tuple[int, Any], tuple[float, bool]] = {}
+    for name, key, age, shown in record.new_keys:
+        slot = slots.get(name)
+        found = None if slot is None else values[slot]
+        part = None if key is None else tuple(key)
+        if slot is None or found is None or (part is not None and (not isinstance(found, dict) or part not in found)):
+            raise SnapshotError(f"{kind.name} {record.key!r}: held series {name} {key} has no value")
+        held_keys[slot, part] = (then - age, shown)
     entity.new_keys = held_keys or None
     return kind, record.key, entity
+
+
+def _key_of(kind: OwnerKind, labels: list[str]) -> str:
+    """The store's key of an owner with these label values."""
+    return owner_key(*labels) if kind.overflow else labels[0]
 
 
 def _slotted(families: Iterable[Family]) -> Iterator[Family]:

@@ -150,12 +150,16 @@ class StoreStats:
     unpriced: collections.Counter[tuple[str, ...]] = field(default_factory=collections.Counter)  # (provider, model)
 
 
+SCRAPED, EXPIRED, REVEALED = "scraped", "expired", "revealed"  # what changes the state besides events
+
+
 class Journal(Protocol):
-    """What the store tells the persistence journal, in order."""
+    """What the store tells the persistence journal, in order: each applied batch, and each
+    scrape, expiry or reveal that changed the state (replayed, they change it again the same way)."""
 
     def applied(self, events: list[Event], wall: float) -> None: ...
 
-    def scraped(self, wall: float) -> None: ...
+    def marked(self, mark: str, wall: float) -> None: ...
 
 
 class LeftOut(NamedTuple):
@@ -287,13 +291,19 @@ class Store:
 
     # expiry ---------------------------------------------------------------------------
 
-    def expire(self) -> None:
-        """Remove agents, councils and queues silent past ``agent_ttl``, alerts past ``alert_ttl``."""
-        now = self.clock()
+    def expire(self, at: tuple[float, float] | None = None) -> None:
+        """Remove agents, councils and queues silent past ``agent_ttl``, alerts past ``alert_ttl``.
+        ``at``: the (monotonic, wall) clocks of a replayed expiry."""
+        now, wall = at or (self.clock(), self.wall_clock())
+        dropped = 0
         for kind in EXPIRING:
             ttl: float = getattr(self.expiry, kind.ttl)  # type: ignore[arg-type]
-            self.stats.expired[kind.name] += _drop_idle(kind, self.entities[kind], now - ttl, self)
+            count = _drop_idle(kind, self.entities[kind], now - ttl, self)
+            self.stats.expired[kind.name] += count
+            dropped += count
         self.recent_ids.forget(now)
+        if dropped and self.journal is not None:
+            self.journal.marked(EXPIRED, wall)
 
     # new series ------------------------------------------------------------------------
 
@@ -312,7 +322,7 @@ class Store:
             return
         now, wall = at or (self.clock(), self.wall_clock())
         if self.journal is not None:
-            self.journal.scraped(wall)
+            self.journal.marked(SCRAPED, wall)
         ripe = now - self.hold
         done = []
         for entity in self.holding:
@@ -334,9 +344,35 @@ class Store:
 
     def reveal(self) -> None:
         """Shows every value at once: for the final scrape once ingest has stopped."""
+        if self.holding and self.journal is not None:
+            self.journal.marked(REVEALED, self.wall_clock())
         for entity in self.holding:
             entity.held = entity.new_keys = None
         self.holding.clear()
+
+    def hold_again(self) -> None:
+        """Holds what is still held from now, as not shown yet (after a restart: whether a scraper
+        saw its zero before is unknown); with no hold configured, shows everything."""
+        if not self.hold:
+            self.reveal()
+            return
+        now = self.clock()
+        for entity in self.holding:
+            if entity.held is not None:
+                entity.held = (now, False)
+            if entity.new_keys:
+                entity.new_keys = dict.fromkeys(entity.new_keys, (now, False))
+
+    def clear(self) -> None:
+        """Forgets every owner, principle and dedup id: an empty store, as at start."""
+        for kind, entities in self.entities.items():
+            if kind is not WORKFLOW:
+                entities.clear()
+        self.principles.clear()
+        self.recent_ids = RecentIds(self.expiry.dedup_window, self.expiry.dedup_max_ids)
+        self.holding.clear()
+        self.workflow.values[:] = self.new_values(WORKFLOW)
+        self._hold(self.workflow, self.clock())
 
     def exposed(self, kind: OwnerKind, entity: Entity) -> list[Any]:
         """The values a scrape shows of a held entity (see :meth:`scraped`): a copy of its values
