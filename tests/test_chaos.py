@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 
 from scripts.local_stack import RULE_FILES, stop_process
-from support.alerting import FAST_ROUTE_TIMINGS, Sinks, fast_copy, serve_sinks
-from support.e2e import Fleet, fast_rule_files
+from support.alerting import FAST_ROUTE_TIMINGS, Sinks, serve_sinks
+from support.e2e import AlertingStack, Fleet, fast_rule_files
 from support.processes import start_alertmanager
 from support.stack import Stack
 
@@ -81,15 +81,8 @@ AFTER_RESTART = 30  # every window of the profile but the SLO ones (≥ 20 s) ho
 
 async def test_prometheus_restarted_after_a_gap_raises_nothing(tmp_path: Path) -> None:
     async for sinks in serve_sinks():
-        bundle = fast_copy(tmp_path, sinks)
-        am, am_url = await asyncio.to_thread(start_alertmanager, bundle, tmp_path)
-        stack = await asyncio.to_thread(
-            Stack.start,
-            tmp_path / "stack",
-            fleet=False,
-            rule_files=fast_rule_files(tmp_path),
-            alertmanagers=[am_url.removeprefix("http://")],
-        )
+        started = await AlertingStack.start(tmp_path, sinks, FAST_ROUTE_TIMINGS, fast_rule_files(tmp_path))
+        stack, am = started.stack, started.alertmanager
         fleet, stop = Fleet(stack.exporter_url), asyncio.Event()
         driver = asyncio.create_task(fleet.run(stop))
         try:
@@ -197,16 +190,10 @@ class Alerting:
 @pytest.fixture
 async def alerting(tmp_path: Path) -> AsyncIterator[Alerting]:
     async for sinks in serve_sinks():
-        bundle = fast_copy(tmp_path, sinks, AM_TIMINGS)
-        am, am_url = await asyncio.to_thread(start_alertmanager, bundle, tmp_path)
-        stack = await asyncio.to_thread(
-            Stack.start,
-            tmp_path / "stack",
-            fleet=False,
-            rule_files=RULE_FILES,  # the production rules: the reported alert has `for: 0m`
-            alertmanagers=[am_url.removeprefix("http://")],
-        )
-        setup = Alerting(stack, sinks, bundle, tmp_path, am, am_url)
+        # The production rules: the reported alert has `for: 0m`.
+        started = await AlertingStack.start(tmp_path, sinks, AM_TIMINGS, RULE_FILES)
+        stack = started.stack
+        setup = Alerting(stack, sinks, started.bundle, tmp_path, started.alertmanager, started.alertmanager_url)
         try:
             yield setup
         finally:

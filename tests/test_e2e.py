@@ -18,9 +18,8 @@ from typing import Any
 
 import pytest
 
-from support.alerting import FAST_ROUTE_TIMINGS, Sinks, fast_copy, serve_sinks
-from support.e2e import Fleet, fast_mixin, fast_rule_files
-from support.processes import start_alertmanager
+from support.alerting import FAST_ROUTE_TIMINGS, Sinks, serve_sinks
+from support.e2e import AlertingStack, Fleet, fast_mixin, fast_rule_files
 from support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -71,15 +70,8 @@ class Scenario:
 @pytest.fixture
 async def scenario(tmp_path: Path) -> AsyncIterator[Scenario]:
     async for sinks in serve_sinks():
-        bundle = fast_copy(tmp_path, sinks, E2E_ROUTE_TIMINGS)
-        am_proc, am_url = await asyncio.to_thread(start_alertmanager, bundle, tmp_path)
-        stack = await asyncio.to_thread(
-            Stack.start,
-            tmp_path / "stack",
-            fleet=False,
-            rule_files=fast_rule_files(tmp_path),
-            alertmanagers=[am_url.removeprefix("http://")],
-        )
+        started = await AlertingStack.start(tmp_path, sinks, E2E_ROUTE_TIMINGS, fast_rule_files(tmp_path))
+        stack, am_proc, am_url = started.stack, started.alertmanager, started.alertmanager_url
         fleet = Fleet(stack.exporter_url)
         stop = asyncio.Event()
         driver = asyncio.create_task(fleet.run(stop))

@@ -12,13 +12,20 @@ import asyncio
 import contextlib
 import functools
 import json
+import subprocess
 import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from scripts.generate import render_mixin
+from scripts.local_stack import stop_process
+from support.alerting import Sinks, fast_copy
+from support.processes import start_alertmanager
+from support.stack import Stack
 
 FOR = "2s"
 FAST_PROFILE: dict[str, Any] = {
@@ -145,3 +152,33 @@ class Fleet:
         headers = {"Content-Type": "application/x-ndjson"}
         request = urllib.request.Request(f"{self.url}/v1/events", data=body, headers=headers)
         urllib.request.urlopen(request, timeout=5).close()
+
+
+@dataclass
+class AlertingStack:
+    """An exporter (no fleet) and Prometheus with ``rule_files``, sending to a real Alertmanager
+    whose bundle (copied to ``bundle``) delivers to the sinks."""
+
+    stack: Stack
+    alertmanager: subprocess.Popen[bytes]
+    alertmanager_url: str
+    bundle: Path
+
+    @classmethod
+    async def start(
+        cls, tmp_path: Path, sinks: Sinks, timings: Mapping[str, str], rule_files: Sequence[Path]
+    ) -> AlertingStack:
+        bundle = fast_copy(tmp_path, sinks, timings)
+        alertmanager, url = await asyncio.to_thread(start_alertmanager, bundle, tmp_path)
+        try:
+            stack = await asyncio.to_thread(
+                Stack.start,
+                tmp_path / "stack",
+                fleet=False,
+                rule_files=rule_files,
+                alertmanagers=[url.removeprefix("http://")],
+            )
+        except BaseException:
+            stop_process(alertmanager)
+            raise
+        return cls(stack, alertmanager, url, bundle)
