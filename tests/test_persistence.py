@@ -495,7 +495,7 @@ def _rewritten(data: bytes, change: Any) -> bytes:
         offset += 4 + length
     change(records)
     encoded = [struct.pack(">I", len(r)) + r for r in map(msgspec.msgpack.encode, records)]
-    return Snapshot(encoded, len(encoded), 0.0, 0).to_bytes()
+    return Snapshot(encoded, len(encoded), 0).to_bytes()
 
 
 def _owner(records: list[Any], kind: str) -> list[Any]:

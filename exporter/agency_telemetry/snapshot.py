@@ -264,7 +264,7 @@ class Capture:
         while not self.step(1 << 62):
             pass
         self.cancel()
-        return Snapshot(self._chunks, self._records, self.saved_at, self.journal)
+        return Snapshot(self._chunks, self._records, self.journal)
 
     def cancel(self) -> None:
         if self.store.capture == self.keep:
@@ -300,12 +300,10 @@ _RECORD_DECODER = msgspec.msgpack.Decoder(OwnerRecord | DedupRecord)
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A finished capture: its records in chunks, when it was taken, the journal segment that
-    follows it."""
+    """A finished capture: its records in chunks, and the journal segment that follows it."""
 
     chunks: list[bytes]
     records: int
-    saved_at: float
     journal: int
 
     def header(self) -> bytes:

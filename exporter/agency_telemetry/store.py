@@ -228,7 +228,7 @@ class Store:
         # before an event changes it or it is dropped, so that the snapshot keeps its state.
         self.capture: Callable[[OwnerKind, str, Entity], None] | None = None
         # The persistence journal, written before a batch is acknowledged: what changes the state
-        # (each applied batch, and each scrape that changes what is still shown at zero).
+        # (each applied batch; each scrape, expiry or reveal that changed something).
         self.journal: Journal | None = None
         self._handlers: dict[type[Event], Callable[[Any, float, float], None]] = {
             AgentRegistered: self._on_registered,
