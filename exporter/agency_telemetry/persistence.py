@@ -36,7 +36,7 @@ import msgspec
 from .config import PersistenceSettings
 from .events import AnyEvent, Event
 from .limits import LimitExceeded
-from .snapshot import Capture, Restored, Snapshot, SnapshotError, restore
+from .snapshot import Capture, Snapshot, SnapshotError, restore
 from .store import EXPIRED, REVEALED, SCRAPED, Store
 
 log = logging.getLogger("agency_telemetry.persistence")
@@ -72,7 +72,6 @@ class Persistence:
         self.last_size = 0  # bytes of the latest snapshot
         self.longest_step = 0.0  # seconds: the longest the event loop waited for one slice
         self.journal_bytes = 0  # in the segment being written
-        self.restored: Restored | None = None
         self._segment = 0
         self._fd: int | None = None
         self._due = asyncio.Event()
@@ -92,7 +91,7 @@ class Persistence:
         with contextlib.suppress(OSError):
             self.path.with_name(f"{self.path.name}.tmp").unlink()  # a write a crash cut short
         try:
-            self.restored = self._restore()
+            self._restore()
         except Exception as exc:  # SnapshotError, OSError, or a bug: the exporter must start all the same
             self.restore_rejected = True
             self.store.clear()  # nothing half-restored
@@ -108,12 +107,12 @@ class Persistence:
             )
         self.write_now()
 
-    def _restore(self) -> Restored | None:
+    def _restore(self) -> None:
         if not self.path.exists():
             if self._segments():  # the snapshot they follow was removed: their counts alone mean nothing
                 log.warning("journal segments without their snapshot %s: kept as %s", self.path, self._move_aside())
             log.info("no snapshot at %s: starting empty", self.path)
-            return None
+            return
         restored = restore(self.store, self.path.read_bytes())
         downtime = max(0.0, self.store.wall_clock() - restored.saved_at)
         replayed, skipped = self._replay(restored.journal)
@@ -129,7 +128,6 @@ class Persistence:
         )
         for what in restored.left_out:
             log.warning("%s: left out %s", self.path, what)
-        return restored
 
     def _replay(self, first: int) -> tuple[int, int]:
         """Applies the journal segments from ``first`` on, in order; (events, unreadable records)."""

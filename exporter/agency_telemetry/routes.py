@@ -33,7 +33,6 @@ STORE = web.AppKey("store", Store)
 EXPOSITION = web.AppKey("exposition", Exposition)
 INGEST = web.AppKey("ingest", Ingest)
 WEB_CONFIG = web.AppKey("web_config", Reloadable[WebSecurity])
-PERSISTENCE = web.AppKey("persistence", Persistence)
 ATTRIBUTION_SWEEP_SECONDS = 1.0  # how late past otlp.attribution_hold a held span may count
 
 
@@ -188,7 +187,7 @@ def create_app(config: Config, store: Store | None = None) -> web.Application:
     app.router.add_get("/readyz", readyz(ingest))
     app.router.add_get("/", landing(config))
     if config.persistence.file is not None:
-        app[PERSISTENCE] = persistence = Persistence(config.persistence, store)
+        persistence = Persistence(config.persistence, store)
         self_metrics.watch_persistence(persistence)
         app.cleanup_ctx.append(_persisted(persistence))  # first in, last out: after the other sweeps stop
     app.cleanup_ctx.append(_periodic(config.expiry.sweep_interval, store.expire))

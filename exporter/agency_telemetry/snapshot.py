@@ -179,7 +179,6 @@ class Capture:
             kind: [(f.name, f.slot, f.shape, store.label_values(f)) for f in families if f.slot is not None]
             for kind, families in FAMILIES_OF.items()
         }
-        self._names = {kind: {f.slot: f.name for f in families} for kind, families in FAMILIES_OF.items()}
         # The owners at this instant, in order, and the ids of those not converted yet (both
         # built in C: at 10,000 agents this is the longest the loop waits for a snapshot to begin).
         # Keys and owners in two lists, not a list of pairs: 10,000 pairs would be 10,000 more
@@ -281,7 +280,7 @@ class Capture:
         held, new_keys = self._held.get(id(entity), (None, {}))
         if held is not None:
             record.held = (self.now - held[0], held[1])
-        names = self._names[kind]
+        names = _NAMES[kind]
         record.new_keys = [
             (names[slot], None if k is None else list(k), self.now - appeared, shown)
             for (slot, k), (appeared, shown) in new_keys.items()
@@ -422,9 +421,8 @@ def _entity(
     if len(record.labels) != len(kind.labels) or (kind is not WORKFLOW and record.key != _key_of(kind, record.labels)):
         raise SnapshotError(f"{kind.name} {record.key!r}: label values {record.labels} do not fit {kind.labels}")
     values = store.new_values(kind)
-    slots: dict[str, int] = {}
+    slots = _SLOTS[kind]
     for family in _slotted(FAMILIES_OF[kind]):
-        slots[family.name] = family.slot  # type: ignore[assignment]
         plain = record.values.get(family.name)
         if plain is None or (family.buckets is not None and family.buckets in changed):
             continue
@@ -450,6 +448,14 @@ def _entity(
         held_keys[slot, part] = (then - age, shown)
     entity.new_keys = held_keys or None
     return kind, record.key, entity
+
+
+# Each kind's families with a slot: name -> slot, and slot -> name (records name families, the
+# store numbers them).
+_SLOTS: dict[OwnerKind, dict[str, int]] = {
+    kind: {f.name: f.slot for f in families if f.slot is not None} for kind, families in FAMILIES_OF.items()
+}
+_NAMES: dict[OwnerKind, dict[int, str]] = {kind: {v: k for k, v in slots.items()} for kind, slots in _SLOTS.items()}
 
 
 def _key_of(kind: OwnerKind, labels: list[str]) -> str:
