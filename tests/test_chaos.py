@@ -28,7 +28,7 @@ import pytest
 
 from scripts.local_stack import RULE_FILES, stop_process
 from support.alerting import FAST_ROUTE_TIMINGS, Sinks, serve_sinks
-from support.e2e import AlertingStack, Fleet, fast_rule_files
+from support.e2e import CRITICAL_REPORTED_ALERT, AlertingStack, Fleet, fast_rule_files
 from support.processes import start_alertmanager
 from support.stack import Stack
 
@@ -128,14 +128,6 @@ async def test_prometheus_restarted_after_a_gap_raises_nothing(tmp_path: Path) -
 AM_TIMINGS = {**FAST_ROUTE_TIMINGS, "group_wait": "4s"}
 GROUP_INTERVAL = 2
 QUIET = 4 * GROUP_INTERVAL + 4  # longer than a group_wait and several group intervals
-REPORTED = {
-    "type": "alert",
-    "alert_id": "gpu-7",
-    "alert_type": "system_health",
-    "severity": "critical",
-    "message": "GPU node 7 is overheating",
-    "affected_agents": ["worker-2"],
-}
 
 
 @dataclass
@@ -160,7 +152,7 @@ class Alerting:
     def report_critical_alert(self) -> None:
         request = urllib.request.Request(
             f"{self.stack.exporter_url}/v1/events",
-            data=json.dumps(REPORTED).encode(),
+            data=json.dumps(CRITICAL_REPORTED_ALERT).encode(),
             headers={"Content-Type": "application/x-ndjson"},
         )
         urllib.request.urlopen(request, timeout=5).close()

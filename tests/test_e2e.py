@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from support.alerting import FAST_ROUTE_TIMINGS, Sinks, serve_sinks
-from support.e2e import AlertingStack, Fleet, fast_mixin, fast_rule_files
+from support.e2e import CRITICAL_REPORTED_ALERT, AlertingStack, Fleet, fast_mixin, fast_rule_files
 from support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -154,17 +154,8 @@ async def test_whole_fleet_down_is_one_emergency(scenario: Scenario) -> None:
 
 
 async def test_an_alert_reported_by_an_agent_reaches_the_receiver_for_its_severity(scenario: Scenario) -> None:
-    scenario.fleet.extra.append(
-        {
-            "type": "alert",
-            "alert_id": "gpu-7",
-            "alert_type": "system_health",
-            "severity": "critical",
-            "message": "GPU node 7 is overheating",
-            "affected_agents": ["worker-2"],
-        }
-    )
+    scenario.fleet.extra.append(CRITICAL_REPORTED_ALERT)
     await scenario.wait(lambda: any("AgencyAgentReportedAlert" in p["payload"]["summary"] for p in scenario.pages()))
     [page] = [p for p in scenario.pages() if "AgencyAgentReportedAlert" in p["payload"]["summary"]]
     assert page["payload"]["severity"] == "critical"
-    await scenario.wait(lambda: [m for m in scenario.chat("incident") if "GPU node 7 is overheating" in m])
+    await scenario.wait(lambda: [m for m in scenario.chat("incident") if CRITICAL_REPORTED_ALERT["message"] in m])

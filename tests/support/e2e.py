@@ -28,6 +28,15 @@ from support.processes import start_alertmanager
 from support.stack import Stack
 
 FOR = "2s"
+# An agent's own critical alert: the reported-alert rule fires at once (`for: 0m`) and pages.
+CRITICAL_REPORTED_ALERT: dict[str, Any] = {
+    "type": "alert",
+    "alert_id": "gpu-7",
+    "alert_type": "system_health",
+    "severity": "critical",
+    "message": "GPU node 7 is overheating",
+    "affected_agents": ["worker-2"],
+}
 FAST_PROFILE: dict[str, Any] = {
     "agentWindow": "10s",
     "councilWindow": "20s",
