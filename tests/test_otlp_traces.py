@@ -234,6 +234,21 @@ async def test_a_span_whose_agent_never_arrives_counts_for_its_service_after_the
     assert value(text, "agency_exporter_otlp_held", what="links") == 0
 
 
+async def test_spans_still_held_when_ingest_stops_are_in_the_final_scrape(make_exporter):
+    """They were acknowledged: on shutdown they count for their fallback agent before the last
+    scrape (and the final snapshot), instead of vanishing with the process."""
+    exporter = await make_exporter("otlp:\n  attribution_hold: 1h\n")
+    body = json_request(json_span("chat", "0000000000000001", "00000000000000aa", **LLM), service="billing")
+    assert (await post(exporter, body, "application/json")).status == 200
+    labels = {"agent": "billing", "agent_type": "unknown", "provider": "anthropic", "model": "claude-x"}
+    assert value(await exporter.metrics(), "agency_agent_llm_requests_total", **labels) is None  # held
+    await exporter.app[INGEST].stop(1.0)
+    text = await exporter.metrics()
+    assert value(text, "agency_agent_llm_requests_total", **labels) == 1
+    assert value(text, "agency_exporter_otlp_held_released_total", why="shutdown") == 1
+    assert value(text, "agency_exporter_otlp_held", what="events") == 0
+
+
 async def test_span_events_are_our_events(exporter):
     request = ExportTraceServiceRequest()
     span = request.resource_spans.add().scope_spans.add().spans.add()
