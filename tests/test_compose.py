@@ -723,7 +723,9 @@ def test_fleet_feeds_the_exporter_and_reports_its_health(compose: dict[str, Any]
 def test_fleet_is_unhealthy_while_the_exporter_refuses_its_batches(compose: dict[str, Any], tmp_path: Path) -> None:
     fleet = compose["services"]["demo-fleet"]
     config = tmp_path / "exporter.yml"
-    config.write_text("limits:\n  max_events_per_batch: 5\n")  # every batch of the fleet is larger
+    # Every batch of the fleet is larger, its OTLP requests too (a small OTLP request of few spans
+    # would pass a limit on events, and make the fleet look healthy by chance).
+    config.write_text("limits:\n  max_body_size: 64\n")
     exporter, url, _, _ = start_exporter(compose, tmp_path, "--config", str(config))
     heartbeat = tmp_path / "heartbeat"
     log = tmp_path / "fleet.log"
