@@ -160,11 +160,11 @@ function(c)
       p.row('Load and resources'),
       p.timeseries(
         'Load vs capacity',
-        'Tasks the agent runs now (agency_agent_active_tasks, summed over exporter replicas) against its declared capacity.',
+        "Tasks the agent runs now against its declared capacity, as the exporter replica that heard the agent's latest report has them.",
         'short',
         [
-          q('sum(agency_agent_active_tasks%s)' % sa, 'running'),
-          q('max(agency_agent_capacity_tasks%s)' % sa, 'capacity'),
+          q('max(agent:agency_agent_active_tasks:latest%s)' % sa, 'running'),
+          q('max(agent:agency_agent_capacity_tasks:latest%s)' % sa, 'capacity'),
         ],
         overrides=[{
           matcher: { id: 'byName', options: 'capacity' },
@@ -188,7 +188,7 @@ function(c)
         'Queue depth',
         "Tasks waiting in the agent's own queue, from its last heartbeat.",
         'short',
-        [q('max(agency_agent_queue_depth%s)' % sa, 'queued')],
+        [q('max(agent:agency_agent_queue_depth:latest%s)' % sa, 'queued')],
         min=0,
         width=8,
       ),
@@ -196,7 +196,7 @@ function(c)
         'CPU',
         'CPU use at the last heartbeat, 0..1. AgencyAgentCpuSaturated fires above %g%% for %s.' % [c.thresholds.cpuHigh * 100, c['for'].resources],
         'percentunit',
-        [q('max(agency_agent_cpu_usage_ratio%s)' % sa, 'CPU')],
+        [q('max(agent:agency_agent_cpu_usage_ratio:latest%s)' % sa, 'CPU')],
         thresholds=th.cpu,
         thresholdsStyle='dashed',
         min=0,
@@ -206,7 +206,7 @@ function(c)
         'Memory',
         'Memory in use at the last heartbeat.',
         'bytes',
-        [q('max(agency_agent_memory_bytes%s)' % sa, 'memory')],
+        [q('max(agent:agency_agent_memory_bytes:latest%s)' % sa, 'memory')],
         min=0,
       ),
 

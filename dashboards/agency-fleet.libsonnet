@@ -223,7 +223,7 @@ function(c)
         % [c.thresholds.queueForecastSeconds, c.thresholds.queueBacklogItems],
         'short',
         [
-          q('max by (queue) (agency_queue_depth%s)' % sel(), '{{queue}}'),
+          q('max by (queue) (queue:agency_queue_depth:latest%s)' % sel(), '{{queue}}'),
           q('max by (queue) (queue:agency_queue_depth:predict_linear_%ds%s)' % [c.thresholds.queueForecastSeconds, sel()], '{{queue}} forecast'),
         ],
         thresholds=th.queueBacklog,

@@ -14,6 +14,33 @@
     window,
   ],
 
+  // A value that is set rather than added (capacity, CPU, a queue's depth, an owner's own count
+  // of its running tasks) as the exporter replica that heard it last has it. Such values cannot
+  // be summed across replicas, and the largest is not the freshest: a replica an agent left an
+  // hour ago still holds what it heard then. Each replica stamps every set value with the time
+  // it heard it (agency_<owner>_reported_timestamp_seconds{field}); this keeps the value of the
+  // replicas with the newest stamp. Where no replica has a stamp for it (a capacity never
+  // registered, an agent that never reports its count), `fallback` combines the replicas'
+  // values: 'max' for a default, 'sum' for counts kept from starts and ends.
+  latest(config, metric, owner, field, fallback='max')::
+    local stamp = 'agency_%s_reported_timestamp_seconds%s' % [owner, $.sel(config, 'field="%s"' % field)];
+    local R = $.without(config);
+    |||
+      max %(R)s (
+        %(metric)s%(sel)s
+        and ignoring (field)
+        (%(stamp)s == ignoring (%(replicas)s) group_left () max %(R)s (%(stamp)s))
+      )
+      or %(fallback)s %(R)s (%(metric)s%(sel)s)
+    ||| % {
+      R: R,
+      metric: metric,
+      sel: $.sel(config),
+      stamp: stamp,
+      replicas: std.join(', ', config.replicaLabels),
+      fallback: fallback,
+    },
+
   // The standard deviation of a recorded series over a baseline window, where it is a spread
   // at all: a flat series whose values differ only by floating-point rounding (a P95 of
   // 0.4875 one evaluation, 0.48749999999999993 the next) has a stddev of ~1e-17, and dividing

@@ -17,6 +17,11 @@ local lib = import 'lib.libsonnet';
 
     // Per-agent series every agent has, with replica labels aggregated away.
     local agentInfo = 'max %s (agency_agent_info%s)' % [R, lib.sel(c)],
+    // Values agents set, from the replica that heard them last (lib.latest); every rule and
+    // dashboard reads these rather than the exporter's per-replica gauges.
+    local latestAgent(metric, field, fallback='max') = rule('agent:%s:latest' % metric, lib.latest(c, metric, 'agent', field, fallback)),
+    local active = 'agent:agency_agent_active_tasks:latest',
+    local capacity = 'agent:agency_agent_capacity_tasks:latest',
     local score = 'agent:agency_agent_health:score',
     local live = 'agent:agency_agent_liveness:up',
 
@@ -39,14 +44,17 @@ local lib = import 'lib.libsonnet';
       {
         name: 'agency-agent.rules',
         rules: [
+          latestAgent('agency_agent_capacity_tasks', 'capacity'),
+          // Without reports, the count each replica kept from the starts and ends it saw: their sum.
+          latestAgent('agency_agent_active_tasks', 'active_tasks', 'sum'),
+          latestAgent('agency_agent_cpu_usage_ratio', 'cpu'),
+          latestAgent('agency_agent_memory_bytes', 'memory'),
+          latestAgent('agency_agent_queue_depth', 'queue_depth'),
           rule('agent:agency_agent_tasks:rate%s' % w, rate('agency_agent_tasks_total', w)),
           rule('agent:agency_agent_tasks:success_ratio_rate%s' % w, successRatio([])),
           rule('agent:agency_agent_task_failures:per_minute_rate%s' % w, '60 * %s' % rate('agency_agent_task_failures_total', w)),
         ] + durationRules('agent', []) + [
-          rule(
-            'agent:agency_agent_capacity:utilization_ratio',
-            'sum %s (agency_agent_active_tasks%s) / max %s (agency_agent_capacity_tasks%s)' % [R, lib.sel(c), R, lib.sel(c)],
-          ),
+          rule('agent:agency_agent_capacity:utilization_ratio', '%s / %s' % [active, capacity]),
           // An agent's silence is measured at the scrape that reported it (timestamp(), the
           // scrape time, minus the last-seen time), not at evaluation time: when Prometheus
           // itself was away (restarted, its scrapes missed), the agents are as live as at its
@@ -140,8 +148,7 @@ local lib = import 'lib.libsonnet';
         ] + durationRules('fleet', F) + [
           rule(
             'fleet:agency_agent_capacity:utilization_ratio',
-            'sum %s (agency_agent_active_tasks%s) / sum without (agent, agent_type) (max %s (agency_agent_capacity_tasks%s))'
-            % [lib.without(c, F), lib.sel(c), R, lib.sel(c)],
+            'sum without (agent, agent_type) (%s) / sum without (agent, agent_type) (%s)' % [active, capacity],
           ),
           rule('fleet:agency_agent_liveness:active_agents', 'sum without (agent, agent_type) (%s)' % live),
           rule(ratio, 'avg without (agent, agent_type) (%s)' % live),
@@ -187,7 +194,7 @@ local lib = import 'lib.libsonnet';
           ),
           rule('council:agency_council_compliance_violations:rate%s' % cw, rate('agency_council_compliance_violations_total', cw)),
           rule('council:agency_council_coordination:overhead_ratio_rate%s' % cw, rate('agency_council_coordination_seconds_total', cw)),
-          rule('council:agency_council_sessions:active', 'sum %s (agency_council_sessions_active%s)' % [R, lib.sel(c)]),
+          rule('council:agency_council_sessions:active', lib.latest(c, 'agency_council_sessions_active', 'council', 'active_sessions', 'sum')),
           rule('council:agency_council_decisions:false_positive_ratio_rate%s' % cw, '%s / %s' % [outcomes('fp'), outcomes('fp|tn')]),
           rule('council:agency_council_decisions:false_negative_ratio_rate%s' % cw, '%s / %s' % [outcomes('fn'), outcomes('fn|tp')]),
         ],
@@ -207,7 +214,10 @@ local lib = import 'lib.libsonnet';
           rule('fleet:agency_workflow_tasks:throughput_per_hour', '3600 * (%s - %s)' % [tasks, failures]),
           rule(costPerHour, '3600 * %s' % rate('agency_workflow_task_cost_usd_total', bw)),
           rule('fleet:agency_workflow_task_cost_usd:per_hour_predict_linear_24h', 'predict_linear(%s[%s], 86400)' % [costPerHour, c.costForecastHistory]),
-          rule('queue:agency_queue_depth:predict_linear_%ds' % c.thresholds.queueForecastSeconds, 'max %s (predict_linear(agency_queue_depth%s[%s], %d))' % [R, lib.sel(c), c.queueForecastHistory, c.thresholds.queueForecastSeconds]),
+          rule('queue:agency_queue_depth:latest', lib.latest(c, 'agency_queue_depth', 'queue', 'depth')),
+          // From the latest depth, not each replica's: a replica that stopped hearing about the
+          // queue holds a flat line.
+          rule('queue:agency_queue_depth:predict_linear_%ds' % c.thresholds.queueForecastSeconds, 'predict_linear(queue:agency_queue_depth:latest[%s], %d)' % [c.queueForecastHistory, c.thresholds.queueForecastSeconds]),
           rule('queue:agency_queue_wait_seconds:p95_rate%s' % w, quantile('0.95', 'agency_queue_wait_seconds_bucket', w)),
         ],
       },

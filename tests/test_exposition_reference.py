@@ -153,6 +153,8 @@ def _heartbeat(rng: random.Random) -> Event:
     _maybe(rng, event, "cpu", _ratio)
     _maybe(rng, event, "memory", _size)
     _maybe(rng, event, "queue_depth", lambda r: r.choice((0, 3, 2**53)))
+    _maybe(rng, event, "active_tasks", lambda r: r.choice((0, 2)), p=0.3)
+    _maybe(rng, event, "capacity", lambda r: r.choice((1, 8)), p=0.3)
     return event
 
 
@@ -196,6 +198,7 @@ def _coordination(rng: random.Random) -> Event:
         event["session"] = session
     if session is None or rng.random() < 0.5:
         event["overhead"] = _duration(rng)
+    _maybe(rng, event, "active_sessions", lambda r: r.choice((0, 1, 3)), p=0.2)
     return event
 
 

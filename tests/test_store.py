@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from agency_telemetry.catalogue import A_DURATION, C_FORMATION, M_DURATION, T_DURATION, Exemplar, Histogram
@@ -555,6 +557,50 @@ def test_a_heartbeats_active_tasks_replace_the_exporters_count():
     assert h.value("agency_agent_active_tasks", **J1) == 4  # a heartbeat without the field keeps the count
     h.send({"type": "agent_heartbeat", "active_tasks": 0, **J1})
     assert h.value("agency_agent_active_tasks", **J1) == 0
+
+
+def test_set_values_are_stamped_with_the_time_they_were_heard():
+    """Each value an event sets outright carries the (wall) time this exporter heard it, field by
+    field: a heartbeat that reports only cpu leaves the other fields' times as they were."""
+    h = Harness()
+    h.send({"type": "agent_registered", "capacity": 4, **J1})
+    h.wall.now += 10
+    h.send({"type": "agent_heartbeat", "cpu": 0.5, "memory": 100, "queue_depth": 3, "active_tasks": 2, **J1})
+    h.wall.now += 10
+    h.send({"type": "agent_heartbeat", "cpu": 0.7, **J1}, {"type": "task_started", **J1})
+    stamp = partial(h.value, "agency_agent_reported_timestamp_seconds", **J1)
+    assert stamp(field="capacity") == 1_700_000_000
+    assert [stamp(field=f) for f in ("memory", "queue_depth", "active_tasks")] == [1_700_000_010] * 3
+    assert stamp(field="cpu") == 1_700_000_020  # a task start moves the count, it does not report it
+    assert h.value("agency_agent_active_tasks", **J1) == 3
+
+
+def test_a_heartbeat_may_repeat_the_capacity_for_a_replica_that_never_saw_the_registration():
+    h = Harness()
+    h.send({"type": "agent_heartbeat", "cpu": 0.5, **J1})
+    assert h.value("agency_agent_capacity_tasks", **J1) == 1  # not reported: the default
+    assert h.value("agency_agent_reported_timestamp_seconds", field="capacity", **J1) is None
+    h.send({"type": "agent_heartbeat", "capacity": 6, **J1})
+    assert h.value("agency_agent_capacity_tasks", **J1) == 6
+    assert h.value("agency_agent_reported_timestamp_seconds", field="capacity", **J1) == 1_700_000_000
+
+
+def test_a_councils_active_sessions_replace_the_exporters_count_and_queues_stamp_their_depth():
+    h = Harness()
+    h.send({"type": "coordination", "council": "review", "session": "started"})
+    assert h.value("agency_council_reported_timestamp_seconds", council="review", field="active_sessions") is None
+    h.wall.now += 5
+    h.send({"type": "coordination", "council": "review", "active_sessions": 4})
+    assert h.value("agency_council_sessions_active", council="review") == 4
+    assert h.value("agency_council_reported_timestamp_seconds", council="review", field="active_sessions") == (
+        1_700_000_005
+    )
+    h.send({"type": "coordination", "council": "review", "session": "ended"})
+    assert h.value("agency_council_sessions_active", council="review") == 3
+    h.send({"type": "queue", "queue": "intake", "wait": 1.0})
+    assert h.value("agency_queue_reported_timestamp_seconds", queue="intake", field="depth") is None
+    h.send({"type": "queue", "queue": "intake", "depth": 9})
+    assert h.value("agency_queue_reported_timestamp_seconds", queue="intake", field="depth") == 1_700_000_005
 
 
 def test_a_step_of_the_wall_clock_expires_nobody():

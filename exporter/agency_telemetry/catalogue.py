@@ -27,6 +27,11 @@ DECISION_OUTCOMES = ("tp", "fp", "tn", "fn")
 TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "reasoning")
 LLM_KEYS = ("provider", "model")
 ERROR_CLASS = "error_class"  # the label whose values are the configured error classes
+# The label of the *_reported_timestamp_seconds families: the event field whose value was set.
+# Values that are set rather than added cannot be summed across exporter replicas, and the
+# largest is not the latest; with these times the rules take each value from the replica that
+# heard it last (see rules/lib.libsonnet, latest()).
+REPORTED_FIELD = "field"
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,7 @@ FAMILIES: tuple[Family, ...] = _numbered(
         Family(
             "agency_agent_active_tasks",
             "gauge",
-            "Tasks started and not yet finished on this exporter (sum over replicas).",
+            "Tasks running: the agent's last active_tasks report, moved by the tasks started and finished since.",
             AGENT,
         ),
         Family(
@@ -138,6 +143,15 @@ FAMILIES: tuple[Family, ...] = _numbered(
             "gauge",
             "Unix time of the last event from the agent.",
             AGENT,
+            initial=None,
+        ),
+        Family(
+            "agency_agent_reported_timestamp_seconds",
+            "gauge",
+            "Unix time at which this exporter last heard the agent report each field it sets outright "
+            "(capacity, cpu, memory, queue_depth, active_tasks): across replicas, the freshest report wins.",
+            AGENT,
+            label=REPORTED_FIELD,
             initial=None,
         ),
         Family("agency_agent_tasks_total", "counter", "Tasks finished, successful or not.", AGENT),
@@ -258,7 +272,21 @@ FAMILIES: tuple[Family, ...] = _numbered(
             COUNCIL,
             label="principle",
         ),
-        Family("agency_council_sessions_active", "gauge", "Coordination sessions open on this exporter.", COUNCIL),
+        Family(
+            "agency_council_sessions_active",
+            "gauge",
+            "Coordination sessions open: the council's last active_sessions report, moved by the "
+            "sessions started and ended since.",
+            COUNCIL,
+        ),
+        Family(
+            "agency_council_reported_timestamp_seconds",
+            "gauge",
+            "Unix time at which this exporter last heard the council report active_sessions.",
+            COUNCIL,
+            label=REPORTED_FIELD,
+            initial=None,
+        ),
         Family(
             "agency_council_coordination_seconds_total", "counter", "Time spent on coordination.", COUNCIL, initial=0.0
         ),
@@ -290,6 +318,14 @@ FAMILIES: tuple[Family, ...] = _numbered(
         ),
         # queues
         Family("agency_queue_depth", "gauge", "Items waiting in the queue.", QUEUE, initial=None),
+        Family(
+            "agency_queue_reported_timestamp_seconds",
+            "gauge",
+            "Unix time at which this exporter last heard the queue's depth.",
+            QUEUE,
+            label=REPORTED_FIELD,
+            initial=None,
+        ),
         Family(
             "agency_queue_wait_seconds",
             "histogram",
@@ -344,6 +380,7 @@ def slot(name: str) -> int:
 A_CAPACITY = slot("agency_agent_capacity_tasks")
 A_ACTIVE = slot("agency_agent_active_tasks")
 A_LAST_SEEN = slot("agency_agent_last_seen_timestamp_seconds")
+A_REPORTED = slot("agency_agent_reported_timestamp_seconds")
 A_TASKS = slot("agency_agent_tasks_total")
 A_FAILURES = slot("agency_agent_task_failures_total")
 A_DURATION = slot("agency_agent_task_duration_seconds")
@@ -367,6 +404,7 @@ C_ROUNDS = slot("agency_council_debate_rounds")
 C_CHECKS = slot("agency_council_compliance_checks_total")
 C_VIOLATIONS = slot("agency_council_compliance_violations_total")
 C_SESSIONS = slot("agency_council_sessions_active")
+C_REPORTED = slot("agency_council_reported_timestamp_seconds")
 C_COORDINATION = slot("agency_council_coordination_seconds_total")
 C_DECISIONS = slot("agency_council_decisions_total")
 W_TASKS = slot("agency_workflow_tasks_total")
@@ -374,6 +412,7 @@ W_FAILURES = slot("agency_workflow_task_failures_total")
 W_QUALITY = slot("agency_workflow_task_quality_score")
 W_COST = slot("agency_workflow_task_cost_usd_total")
 Q_DEPTH = slot("agency_queue_depth")
+Q_REPORTED = slot("agency_queue_reported_timestamp_seconds")
 Q_WAIT = slot("agency_queue_wait_seconds")
 M_DURATION = slot("agency_llm_request_duration_seconds")
 T_DURATION = slot("agency_tool_call_duration_seconds")

@@ -120,8 +120,11 @@ class AgentEvent(Event, kw_only=True):
     agent_type: AgentTypeName | None = None
 
 
+Capacity = Annotated[int, Meta(ge=1, le=1_000_000)]
+
+
 class AgentRegistered(AgentEvent, tag="agent_registered"):
-    capacity: Annotated[int, Meta(ge=1, le=1_000_000)] = 1
+    capacity: Capacity = 1
 
 
 class AgentDeregistered(AgentEvent, tag="agent_deregistered"):
@@ -131,8 +134,11 @@ class AgentDeregistered(AgentEvent, tag="agent_deregistered"):
 class AgentHeartbeat(AgentEvent, tag="agent_heartbeat"):
     """The agent's own figures, absolute. ``active_tasks`` is the agent's count of its running
     tasks: it replaces the exporter's count (kept from task starts and ends), which a restart of
-    the exporter or a lost event would otherwise leave wrong."""
+    the exporter or a lost event would otherwise leave wrong. ``capacity`` repeats the
+    registration's, so that an exporter replica that never saw the registration (the agent moved
+    to it) learns it."""
 
+    capacity: Capacity | None = None
     cpu: Ratio | None = None
     memory: Bytes | None = None
     queue_depth: Count | None = None
@@ -279,15 +285,20 @@ class Consensus(Event, tag="consensus"):
 
 
 class Coordination(Event, tag="coordination"):
+    """A session started or ended, coordination time spent, or the council's own count of its
+    open sessions (``active_sessions``), which replaces the exporter's count as a heartbeat's
+    ``active_tasks`` does."""
+
     owners = (Names(COUNCIL, "council"),)
 
     council: Label
     session: Literal["started", "ended"] | None = None
     overhead: Duration | None = None
+    active_sessions: Count | None = None
 
     def cross_field_problems(self) -> Iterable[tuple[str, str]]:
-        if self.session is None and self.overhead is None:
-            yield "session", "give session (started/ended), overhead, or both"
+        if self.session is None and self.overhead is None and self.active_sessions is None:
+            yield "session", "give session (started/ended), overhead, active_sessions, or several"
 
 
 class Business(Event, tag="business"):

@@ -104,6 +104,7 @@ def heartbeat(rng: random.Random, agent: Agent, cpu: float, units: bool = False)
         "memory": f"{memory} MiB" if units else memory * 2**20,
         "queue_depth": rng.randint(0, 3 * agent.capacity),
         "active_tasks": agent.running,  # the agent's own count: an exporter restart does not skew it
+        "capacity": agent.capacity,  # as registered, for a replica that never saw the registration
     }
 
 
@@ -204,6 +205,7 @@ def coordination(rng: random.Random, council: str, sessions: dict[str, int], uni
         "council": council,
         "session": "started" if starting else "ended",
         "overhead": f"{overhead} ms" if units else overhead,
+        "active_sessions": sessions[council],  # the council's own count, as a heartbeat's active_tasks
     }
 
 

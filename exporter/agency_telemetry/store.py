@@ -6,11 +6,13 @@ limit (:mod:`limits`), then mutate — so a batch that would break a limit chang
 Handlers write the slots named in :mod:`catalogue` and cannot fail once the limits have been
 checked. A new owner's values start as its families say (:attr:`catalogue.Family.initial`).
 
-Everything is additive across exporter replicas: counters only grow, load moves by +1/-1,
-and values that are set (capacity, CPU, memory, last seen) are meant to be combined with
-``max`` in rules. No gauge goes below zero: an end whose start this exporter never saw (it
-restarted, or the start was lost) leaves the count at zero, and an agent's heartbeat with
-``active_tasks`` sets its count outright.
+Counters and histograms add up across exporter replicas. Values that are set (capacity, CPU,
+memory, queue depth, an owner's own count of its running tasks or open sessions) do not: each
+is stamped with the time this exporter heard it (``*_reported_timestamp_seconds``), so that the
+rules take it from the replica that heard it last. No gauge goes below zero: an end whose start
+this exporter never saw (it restarted, the start was lost or went to another replica) leaves
+the count at zero, and the owner's own count (a heartbeat's ``active_tasks``, a coordination
+event's ``active_sessions``) sets it outright.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from .catalogue import (
     A_MEMORY,
     A_QUALITY,
     A_QUEUE_DEPTH,
+    A_REPORTED,
     A_TASKS,
     A_TOOL_CALLS,
     A_TOOL_FAILURES,
@@ -50,6 +53,7 @@ from .catalogue import (
     C_DECISIONS,
     C_FAILURES,
     C_FORMATION,
+    C_REPORTED,
     C_ROUNDS,
     C_SESSIONS,
     C_VIOLATIONS,
@@ -58,6 +62,7 @@ from .catalogue import (
     FAMILIES_OF,
     M_DURATION,
     Q_DEPTH,
+    Q_REPORTED,
     Q_WAIT,
     T_DURATION,
     TOKEN_TYPES,
@@ -497,7 +502,9 @@ class Store:
     # handlers: one per event type ------------------------------------------------------
 
     def _on_registered(self, event: AgentRegistered, now: float, wall: float) -> None:
-        self._agent(event.agent, event.agent_type, now, wall).values[A_CAPACITY] = event.capacity
+        values = self._agent(event.agent, event.agent_type, now, wall).values
+        values[A_CAPACITY] = event.capacity
+        _reported(values, A_REPORTED, wall, "capacity")
 
     def _on_deregistered(self, event: AgentDeregistered, now: float, wall: float) -> None:
         entity = self.agents.pop(event.agent, None)
@@ -508,14 +515,24 @@ class Store:
 
     def _on_heartbeat(self, event: AgentHeartbeat, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
+        stamps = values[A_REPORTED]
+        if stamps is None:
+            values[A_REPORTED] = stamps = {}
+        if event.capacity is not None:
+            values[A_CAPACITY] = event.capacity
+            stamps["capacity"] = wall
         if event.cpu is not None:
             values[A_CPU] = event.cpu
+            stamps["cpu"] = wall
         if event.memory is not None:
             values[A_MEMORY] = event.memory
+            stamps["memory"] = wall
         if event.queue_depth is not None:
             values[A_QUEUE_DEPTH] = event.queue_depth
+            stamps["queue_depth"] = wall
         if event.active_tasks is not None:
             values[A_ACTIVE] = event.active_tasks
+            stamps["active_tasks"] = wall
 
     def _on_task_started(self, event: TaskStarted, now: float, wall: float) -> None:
         self._agent(event.agent, event.agent_type, now, wall).values[A_ACTIVE] += 1
@@ -657,6 +674,9 @@ class Store:
             values[C_SESSIONS] += 1
         elif event.session == "ended" and values[C_SESSIONS]:  # one opened before a restart: not below 0
             values[C_SESSIONS] -= 1
+        if event.active_sessions is not None:
+            values[C_SESSIONS] = event.active_sessions
+            _reported(values, C_REPORTED, wall, "active_sessions")
         if event.overhead is not None:
             values[C_COORDINATION] += event.overhead
 
@@ -686,6 +706,7 @@ class Store:
         values = self._keyed(QUEUE, event.queue, now).values
         if event.depth is not None:
             values[Q_DEPTH] = event.depth
+            _reported(values, Q_REPORTED, wall, "depth")
         if event.wait is not None:
             values[Q_WAIT].observe(self._wait_bounds, event.wait)
 
@@ -751,6 +772,15 @@ def _zero(value: Any) -> Any:
     if isinstance(value, list):
         return [0] * len(value)
     return None if value is None else type(value)()
+
+
+def _reported(values: list[Any], slot: int, wall: float, field: str) -> None:
+    """Notes that ``field`` was set at ``wall`` (its owner's ``*_reported_timestamp_seconds``)."""
+    stamps = values[slot]
+    if stamps is None:
+        values[slot] = {field: wall}
+    else:
+        stamps[field] = wall
 
 
 def _zeros(families: Iterable[Family], bounds: dict[str, tuple[float, ...]]) -> list[tuple[int, Callable[[Any], Any]]]:

@@ -75,7 +75,7 @@ local lib = import '../lib.libsonnet';
           },
           {
             alert: 'AgencyAgentCpuSaturated',
-            expr: 'max %s (min_over_time(agency_agent_cpu_usage_ratio%s[%s])) > %g' % [R, lib.sel(c), c.gaugeWindow, t.cpuHigh],
+            expr: 'min_over_time(agent:agency_agent_cpu_usage_ratio:latest[%s]) > %g' % [c.gaugeWindow, t.cpuHigh],
             'for': f.resources,
             labels: { severity: s.resources, alert_type: 'system_health' },
             annotations: {

@@ -43,8 +43,8 @@ local lib = import '../lib.libsonnet';
           {
             alert: 'AgencyQueueBacklogGrowing',
             // Predicted above the threshold, and above today's depth: growing, not draining.
-            expr: 'queue:agency_queue_depth:predict_linear_%(s)ds > %(n)g\nand queue:agency_queue_depth:predict_linear_%(s)ds > max %(R)s (agency_queue_depth%(sel)s)'
-                  % { s: t.queueForecastSeconds, n: t.queueBacklogItems, R: R, sel: lib.sel(c) },
+            expr: 'queue:agency_queue_depth:predict_linear_%(s)ds > %(n)g\nand queue:agency_queue_depth:predict_linear_%(s)ds > queue:agency_queue_depth:latest'
+                  % { s: t.queueForecastSeconds, n: t.queueBacklogItems },
             'for': f.queueBacklog,
             labels: { severity: s.queueBacklog, alert_type: 'system_health' },
             annotations: {

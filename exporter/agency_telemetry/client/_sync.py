@@ -11,13 +11,14 @@ import asyncio
 import atexit
 import threading
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from ._async import AsyncClient, ClientSettings, Event, Stats
 
 
 class Client:
-    def __init__(self, url: str | None = None, exit_timeout: float = 10.0, **settings: Any) -> None:
+    def __init__(self, url: str | Sequence[str] | None = None, exit_timeout: float = 10.0, **settings: Any) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="agency-telemetry-client", daemon=True)
         self._thread.start()
@@ -28,7 +29,7 @@ class Client:
         atexit.register(self.close)
 
     @staticmethod
-    async def _make(url: str | None, settings: dict[str, Any]) -> AsyncClient:
+    async def _make(url: str | Sequence[str] | None, settings: dict[str, Any]) -> AsyncClient:
         return AsyncClient(url, **settings)
 
     def _call(self, coroutine: Any, timeout: float | None = None) -> Any:

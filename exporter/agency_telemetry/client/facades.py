@@ -80,6 +80,9 @@ class AgentPerformanceTracker:
         # Tasks started and not yet ended through this tracker: sent with each heartbeat, so the
         # exporter's count heals after it restarted or missed an event.
         self.active_tasks = 0
+        # The registered capacity, repeated in each heartbeat: an exporter replica the agent
+        # moves to (failover, a load balancer) learns it without seeing the registration.
+        self.capacity: int | None = None
         self._lock = threading.Lock()
 
     def _send(self, kind: str, **fields: Any) -> str:
@@ -88,6 +91,7 @@ class AgentPerformanceTracker:
         return self.client.send(event)
 
     def register(self, capacity: int = 1) -> str:
+        self.capacity = capacity
         return self._send("agent_registered", capacity=capacity)
 
     def task_started(self) -> str:
@@ -130,9 +134,17 @@ class AgentPerformanceTracker:
         queue_depth: int | None = None,
         active_tasks: int | None = None,
     ) -> str:
-        """The agent's figures; ``active_tasks`` defaults to the tracker's own count of running tasks."""
+        """The agent's figures; ``active_tasks`` defaults to the tracker's own count of running
+        tasks, and the registered capacity goes along."""
         active = self.active_tasks if active_tasks is None else active_tasks
-        return self._send("agent_heartbeat", cpu=cpu, memory=memory, queue_depth=queue_depth, active_tasks=active)
+        return self._send(
+            "agent_heartbeat",
+            cpu=cpu,
+            memory=memory,
+            queue_depth=queue_depth,
+            active_tasks=active,
+            capacity=self.capacity,
+        )
 
     def record_llm_request(
         self,
