@@ -14,6 +14,12 @@
     window,
   ],
 
+  // A share of the form 1 - part / whole, kept within 0..1. The two rates are extrapolated
+  // each from its own series, so the share of an agent whose every task fails comes out a
+  // hair below 0 now and then — no share at all, and one that the health score's `>= 0`
+  // guard would then read as "no finished task" and count as perfect.
+  share(expr):: 'clamp(%s, 0, 1)' % expr,
+
   // A value that is set rather than added (capacity, CPU, a queue's depth, an owner's own count
   // of its running tasks) as the exporter replica that heard it last has it. Such values cannot
   // be summed across replicas, and the largest is not the freshest: a replica an agent left an

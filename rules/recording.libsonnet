@@ -26,10 +26,10 @@ local lib = import 'lib.libsonnet';
     local live = 'agent:agency_agent_liveness:up',
 
     // Success ratio = 1 - failed/finished, at a level given by the labels aggregated away.
-    local successRatio(extra) = '1 - (%s / %s)' % [
+    local successRatio(extra) = lib.share('1 - (%s / %s)' % [
       rate('agency_agent_task_failures_total', w, extra + ['error_class']),
       rate('agency_agent_tasks_total', w, extra),
-    ],
+    ]),
     local durationRules(level, extra) = [
       rule('%s:agency_agent_task_duration_seconds:p%s_rate%s' % [level, q[2:], w], quantile(q, 'agency_agent_task_duration_seconds_bucket', w, extra))
       for q in ['0.50', '0.95', '0.99']
@@ -172,7 +172,7 @@ local lib = import 'lib.libsonnet';
           rule('council:agency_council_consensus:attempts_rate%s' % cw, attempts),
           rule(
             'council:agency_council_consensus:success_ratio_rate%s' % cw,
-            '1 - %s / %s' % [rate('agency_council_consensus_failures_total', cw), attempts],
+            lib.share('1 - %s / %s' % [rate('agency_council_consensus_failures_total', cw), attempts]),
           ),
           rule(
             'council:agency_council_consensus:formation_seconds_p95_rate%s' % cw,
@@ -190,7 +190,7 @@ local lib = import 'lib.libsonnet';
           // A council that never violated a principle has no violation series: count it as 0.
           rule(
             'council:agency_council_consensus:compliance_ratio_rate%s' % cw,
-            '1 - ((%s / %s) or (%s * 0))' % [rate('agency_council_compliance_violations_total', cw, ['principle']), checks, checks],
+            lib.share('1 - ((%s / %s) or (%s * 0))' % [rate('agency_council_compliance_violations_total', cw, ['principle']), checks, checks]),
           ),
           rule('council:agency_council_compliance_violations:rate%s' % cw, rate('agency_council_compliance_violations_total', cw)),
           rule('council:agency_council_coordination:overhead_ratio_rate%s' % cw, rate('agency_council_coordination_seconds_total', cw)),
@@ -205,7 +205,7 @@ local lib = import 'lib.libsonnet';
         local failures = rate('agency_workflow_task_failures_total', bw),
         local costPerHour = 'fleet:agency_workflow_task_cost_usd:per_hour_rate%s' % bw,
         rules: [
-          rule('fleet:agency_workflow_tasks:success_ratio_rate%s' % bw, '1 - %s / %s' % [failures, tasks]),
+          rule('fleet:agency_workflow_tasks:success_ratio_rate%s' % bw, lib.share('1 - %s / %s' % [failures, tasks])),
           rule(
             'fleet:agency_workflow_tasks:quality_score_avg_rate%s' % bw,
             '%s / %s' % [rate('agency_workflow_task_quality_score_sum', bw), rate('agency_workflow_task_quality_score_count', bw)],

@@ -12,10 +12,10 @@ local lib = import 'lib.libsonnet';
 
   // Share of an agent type's tasks slower than its objective: 1 - (bucket at objective / all).
   local slowRatio(window, typeMatcher, objective) =
-    '(1 - %s / %s)' % [
+    lib.share('1 - %s / %s' % [
       lib.sumRate(c, 'agency_agent_task_duration_seconds_bucket', window, ['agent', 'le'], '%s,le="%s"' % [typeMatcher, lib.le(objective)]),
       lib.sumRate(c, 'agency_agent_task_duration_seconds_count', window, ['agent'], typeMatcher),
-    ],
+    ]),
   local latencyExpr(window) = std.join('\nor\n', [
     slowRatio(window, 'agent_type="%s"' % o.agent_type, o.seconds)
     for o in lib.latencyObjectives(c)

@@ -548,15 +548,33 @@ def test_no_gauge_goes_below_zero_when_ends_come_without_their_starts():
     assert h.value("agency_agent_active_tasks", **J1) == 1
 
 
-def test_a_heartbeats_active_tasks_replace_the_exporters_count():
+def test_once_an_agent_reports_its_active_tasks_its_reports_alone_are_the_count():
+    """Starts and ends count only until the agent's first report: after it, a replica that saw
+    some of them would disagree with one that saw others; the agent's own count does not."""
     h = Harness()
     h.send({"type": "task_started", **J1}, {"type": "task_started", **J1})
+    assert h.value("agency_agent_active_tasks", **J1) == 2
     h.send({"type": "agent_heartbeat", "active_tasks": 5, **J1})  # the agent knows better
     assert h.value("agency_agent_active_tasks", **J1) == 5
-    h.send({"type": "task_completed", "duration": 100, **J1}, {"type": "agent_heartbeat", "cpu": 0.5, **J1})
-    assert h.value("agency_agent_active_tasks", **J1) == 4  # a heartbeat without the field keeps the count
+    h.send(
+        {"type": "task_completed", "duration": 100, **J1},
+        {"type": "task_failed", "reason": "timeout", **J1},
+        {"type": "task_started", **J1},
+        {"type": "agent_heartbeat", "cpu": 0.5, **J1},  # without the field: the count stays
+    )
+    assert h.value("agency_agent_active_tasks", **J1) == 5
     h.send({"type": "agent_heartbeat", "active_tasks": 0, **J1})
     assert h.value("agency_agent_active_tasks", **J1) == 0
+
+
+def test_once_a_council_reports_its_sessions_its_reports_alone_are_the_count():
+    h = Harness()
+    h.send({"type": "coordination", "council": "review", "session": "started"})
+    assert h.value("agency_council_sessions_active", council="review") == 1
+    h.send({"type": "coordination", "council": "review", "session": "started", "active_sessions": 4})
+    assert h.value("agency_council_sessions_active", council="review") == 4  # the report, after the start
+    h.send({"type": "coordination", "council": "review", "session": "ended"})
+    assert h.value("agency_council_sessions_active", council="review") == 4
 
 
 def test_set_values_are_stamped_with_the_time_they_were_heard():
@@ -571,8 +589,7 @@ def test_set_values_are_stamped_with_the_time_they_were_heard():
     stamp = partial(h.value, "agency_agent_reported_timestamp_seconds", **J1)
     assert stamp(field="capacity") == 1_700_000_000
     assert [stamp(field=f) for f in ("memory", "queue_depth", "active_tasks")] == [1_700_000_010] * 3
-    assert stamp(field="cpu") == 1_700_000_020  # a task start moves the count, it does not report it
-    assert h.value("agency_agent_active_tasks", **J1) == 3
+    assert stamp(field="cpu") == 1_700_000_020  # a task start is no report of the count
 
 
 def test_a_heartbeat_may_repeat_the_capacity_for_a_replica_that_never_saw_the_registration():
@@ -595,8 +612,6 @@ def test_a_councils_active_sessions_replace_the_exporters_count_and_queues_stamp
     assert h.value("agency_council_reported_timestamp_seconds", council="review", field="active_sessions") == (
         1_700_000_005
     )
-    h.send({"type": "coordination", "council": "review", "session": "ended"})
-    assert h.value("agency_council_sessions_active", council="review") == 3
     h.send({"type": "queue", "queue": "intake", "wait": 1.0})
     assert h.value("agency_queue_reported_timestamp_seconds", queue="intake", field="depth") is None
     h.send({"type": "queue", "queue": "intake", "depth": 9})

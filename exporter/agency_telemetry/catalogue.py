@@ -135,7 +135,8 @@ FAMILIES: tuple[Family, ...] = _numbered(
         Family(
             "agency_agent_active_tasks",
             "gauge",
-            "Tasks running: the agent's last active_tasks report, moved by the tasks started and finished since.",
+            "Tasks running: the agent's last active_tasks report; for an agent that never reports it, "
+            "the tasks started and not yet finished on this exporter.",
             AGENT,
         ),
         Family(
@@ -275,8 +276,8 @@ FAMILIES: tuple[Family, ...] = _numbered(
         Family(
             "agency_council_sessions_active",
             "gauge",
-            "Coordination sessions open: the council's last active_sessions report, moved by the "
-            "sessions started and ended since.",
+            "Coordination sessions open: the council's last active_sessions report; for a council that "
+            "never reports it, the sessions started and not yet ended on this exporter.",
             COUNCIL,
         ),
         Family(

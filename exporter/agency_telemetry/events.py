@@ -133,8 +133,9 @@ class AgentDeregistered(AgentEvent, tag="agent_deregistered"):
 
 class AgentHeartbeat(AgentEvent, tag="agent_heartbeat"):
     """The agent's own figures, absolute. ``active_tasks`` is the agent's count of its running
-    tasks: it replaces the exporter's count (kept from task starts and ends), which a restart of
-    the exporter or a lost event would otherwise leave wrong. ``capacity`` repeats the
+    tasks: from the first one on, it is the count, instead of the exporter's (kept from task
+    starts and ends), which a restart, a lost event or starts and ends reaching different
+    replicas would leave wrong. ``capacity`` repeats the
     registration's, so that an exporter replica that never saw the registration (the agent moved
     to it) learns it."""
 
@@ -286,8 +287,8 @@ class Consensus(Event, tag="consensus"):
 
 class Coordination(Event, tag="coordination"):
     """A session started or ended, coordination time spent, or the council's own count of its
-    open sessions (``active_sessions``), which replaces the exporter's count as a heartbeat's
-    ``active_tasks`` does."""
+    open sessions (``active_sessions``), which from then on is the count, as a heartbeat's
+    ``active_tasks`` is."""
 
     owners = (Names(COUNCIL, "council"),)
 

@@ -11,8 +11,9 @@ memory, queue depth, an owner's own count of its running tasks or open sessions)
 is stamped with the time this exporter heard it (``*_reported_timestamp_seconds``), so that the
 rules take it from the replica that heard it last. No gauge goes below zero: an end whose start
 this exporter never saw (it restarted, the start was lost or went to another replica) leaves
-the count at zero, and the owner's own count (a heartbeat's ``active_tasks``, a coordination
-event's ``active_sessions``) sets it outright.
+the count at zero. Once an owner reports its own count (a heartbeat's ``active_tasks``, a
+coordination event's ``active_sessions``), its reports alone set it: every replica then shows
+a count as of some report, and the rules take the latest — the same figure one exporter shows.
 """
 
 from __future__ import annotations
@@ -535,12 +536,15 @@ class Store:
             stamps["active_tasks"] = wall
 
     def _on_task_started(self, event: TaskStarted, now: float, wall: float) -> None:
-        self._agent(event.agent, event.agent_type, now, wall).values[A_ACTIVE] += 1
+        values = self._agent(event.agent, event.agent_type, now, wall).values
+        if not _reports(values[A_REPORTED], "active_tasks"):
+            values[A_ACTIVE] += 1
 
     def _on_task_completed(self, event: TaskCompleted, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
         values[A_TASKS] += 1
-        if values[A_ACTIVE]:  # a task started before a restart, or whose start was lost: not below 0
+        # Not below 0: a task started before a restart, whose start was lost or went to another replica.
+        if values[A_ACTIVE] and not _reports(values[A_REPORTED], "active_tasks"):
             values[A_ACTIVE] -= 1
         _observe(values[A_DURATION], self._duration_bounds, event.duration, event, wall)
         if event.quality_score is not None:
@@ -553,7 +557,7 @@ class Store:
     def _on_task_failed(self, event: TaskFailed, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
         values[A_TASKS] += 1
-        if values[A_ACTIVE]:
+        if values[A_ACTIVE] and not _reports(values[A_REPORTED], "active_tasks"):
             values[A_ACTIVE] -= 1
         values[A_FAILURES][self.classifier.index(event.reason)] += 1
         if event.duration is None:
@@ -670,13 +674,14 @@ class Store:
 
     def _on_coordination(self, event: Coordination, now: float, wall: float) -> None:
         values = self._keyed(COUNCIL, event.council, now).values
-        if event.session == "started":
-            values[C_SESSIONS] += 1
-        elif event.session == "ended" and values[C_SESSIONS]:  # one opened before a restart: not below 0
-            values[C_SESSIONS] -= 1
         if event.active_sessions is not None:
             values[C_SESSIONS] = event.active_sessions
             _reported(values, C_REPORTED, wall, "active_sessions")
+        elif not _reports(values[C_REPORTED], "active_sessions"):
+            if event.session == "started":
+                values[C_SESSIONS] += 1
+            elif event.session == "ended" and values[C_SESSIONS]:  # one opened before a restart: not below 0
+                values[C_SESSIONS] -= 1
         if event.overhead is not None:
             values[C_COORDINATION] += event.overhead
 
@@ -772,6 +777,13 @@ def _zero(value: Any) -> Any:
     if isinstance(value, list):
         return [0] * len(value)
     return None if value is None else type(value)()
+
+
+def _reports(stamps: dict[str, float] | None, field: str) -> bool:
+    """Whether the owner reports ``field`` (its own count of running tasks, open sessions) itself.
+    Once it does, its reports alone set the count: starts and ends seen by this exporter would
+    make it depend on which replica saw which, and the owner knows better."""
+    return stamps is not None and field in stamps
 
 
 def _reported(values: list[Any], slot: int, wall: float, field: str) -> None:

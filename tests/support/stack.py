@@ -128,6 +128,28 @@ class Stack:
             raise
         return stack
 
+    @classmethod
+    def prometheus_alone(cls, workdir: Path, config: Mapping[str, Any], timeout: float = 30) -> Stack:
+        """Prometheus with ``config`` (prometheus.yml as data), for a test that starts its own
+        exporters; stopped by ``stop()`` as in a full stack."""
+        workdir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        stack = cls(workdir=workdir, exporter_url="", prometheus_url=f"http://127.0.0.1:{port}", started_at=0.0)
+        (workdir / "prometheus.yml").write_text(yaml.safe_dump(dict(config), sort_keys=False))
+        stack.prometheus_command = [
+            require_binary("prometheus"),
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ]
+        try:
+            stack.start_prometheus(timeout)
+        except BaseException:
+            stack.stop()
+            raise
+        stack.started_at = time.time()
+        return stack
+
     def start_prometheus(self, timeout: float = 30) -> None:
         """Starts Prometheus with the command line of the first start (same configuration, port
         and TSDB directory) and waits until it is ready; after ``stop_prometheus``, this is a
