@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import signal
 import subprocess
@@ -117,10 +118,10 @@ class Pair:
         query = urllib.parse.urlencode({"filter": f'alertname="{ALERTNAME}"'})
         return list(get(f"{url}/api/v2/alerts?{query}"))
 
-    def alertmanagers_of(self, prometheus: str) -> list[str]:
-        """The Alertmanagers a Prometheus sends alerts to, by their base URL."""
+    def sends_to_every_alertmanager(self, prometheus: str) -> bool:
+        """Whether a Prometheus's notifier has discovered every running Alertmanager (and no other)."""
         active = get(f"{prometheus}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
-        return sorted(a["url"].removesuffix("/api/v2/alerts") for a in active)
+        return sorted(a["url"].removesuffix("/api/v2/alerts") for a in active) == sorted(self.alertmanager_urls())
 
     def firing(self, url: str) -> list[dict[str, Any]]:
         """The reported alert's firing ``ALERTS`` series on one Prometheus."""
@@ -223,7 +224,7 @@ async def test_the_healthy_pair_pages_once_for_an_alert_both_servers_and_both_al
         await wait_for_cluster(pair)
         # Each Prometheus sends to both Alertmanagers (once its notifier has discovered them).
         for _, url in pair.prometheus.values():
-            await eventually(lambda url=url: pair.alertmanagers_of(url) == sorted(pair.alertmanager_urls()), 30, url)
+            await eventually(functools.partial(pair.sends_to_every_alertmanager, url), 30, url)
 
         await asyncio.to_thread(pair.report, CRITICAL_REPORTED_ALERT)
         expected = await wait_for_pages(pair, 1)
