@@ -10,6 +10,10 @@
     // Labels dropped when aggregating across exporter replicas and scrape targets. Everything
     // else (job, cluster, namespace, …) survives. Add the target labels your service
     // discovery attaches (e.g. 'node') so replicas of one agent are summed into one series.
+    // Never the replica label of an HA Prometheus pair: exporter replicas count disjoint
+    // shares and are summed, the pair's two servers hold identical copies and summing them
+    // doubles every rate. Where rules see both copies, deduplicate them first (README, "High
+    // availability").
     replicaLabels: ['instance', 'pod', 'container', 'endpoint', 'service'],
 
     // Windows of the derived metrics. Agent rates use a short window so dashboards and pages

@@ -19,7 +19,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from scripts.local_stack import RULE_FILES, stop_process
-from support.alerting import FAST_ROUTE_TIMINGS, Sinks, serve_sinks
+from support.alerting import FAST_ROUTE_TIMINGS, Sinks, eventually, notified, serve_sinks
 from support.e2e import CRITICAL_REPORTED_ALERT, AlertingStack, Fleet, fast_rule_files
 from support.processes import start_alertmanager
 from support.stack import Stack
@@ -38,31 +38,10 @@ PAGER_PATHS = ("/pagerduty", "/slack/incident")  # where critical and emergency 
 JOB = 'job="agency-telemetry"'
 
 
-async def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := await asyncio.to_thread(check)):
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        await asyncio.sleep(0.25)
-    return result
-
-
 def alert_states(stack: Stack, start: float, end: float) -> set[tuple[str, str, str]]:
     """(alertname, severity, state) of every alert pending or firing at some second in [start, end]."""
     series = stack.query_range("ALERTS", start=start, end=end, step=1)
     return {(s["metric"]["alertname"], s["metric"].get("severity", ""), s["metric"]["alertstate"]) for s in series}
-
-
-def notified(sinks: Sinks, since: int = 0) -> list[tuple[str, str]]:
-    """(path, title) of every notification the sinks got after the first ``since`` ones."""
-    titles = []
-    for path, payload in sinks.received[since:]:
-        if path == "/pagerduty":
-            titles.append((path, payload["payload"]["summary"]))
-        elif path.startswith("/slack/"):
-            titles.append((path, payload["attachments"][0]["title"]))
-        else:
-            titles.append((path, f"{payload['status']} {payload['groupLabels']}"))
-    return titles
 
 
 # --- Prometheus restarted mid-run -----------------------------------------------------------

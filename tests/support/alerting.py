@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +61,34 @@ def fast_copy(tmp_path: Path, sinks: Sinks, timings: dict[str, str] = FAST_ROUTE
     office["time_intervals"] = [{"times": [{"start_time": "00:00", "end_time": "24:00"}]}]
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def receiver_paths(bundle: Path, receiver: str) -> list[str]:
+    """The sink paths the adapted bundle's ``receiver`` delivers to, one per integration, sorted."""
+    config = yaml.safe_load(bundle.read_text())
+    [spec] = [r for r in config["receivers"] if r["name"] == receiver]
+    urls = [c["url"] for kind in ("pagerduty_configs", "webhook_configs") for c in spec.get(kind, [])]
+    urls += [Path(c["api_url_file"]).read_text().strip() for c in spec.get("slack_configs", [])]
+    return sorted(urllib.parse.urlsplit(url).path for url in urls)
+
+
+def notified(sinks: Sinks, since: int = 0) -> list[tuple[str, str]]:
+    """(path, title) of every notification the sinks got after the first ``since`` ones."""
+    titles = []
+    for path, payload in sinks.received[since:]:
+        if path == "/pagerduty":
+            titles.append((path, payload["payload"]["summary"]))
+        elif path.startswith("/slack/"):
+            titles.append((path, payload["attachments"][0]["title"]))
+        else:
+            titles.append((path, f"{payload['status']} {payload['groupLabels']}"))
+    return titles
+
+
+async def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Polls ``check`` (in a thread, so it may block) until it returns something true, and returns that."""
+    deadline = time.monotonic() + timeout
+    while not (result := await asyncio.to_thread(check)):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        await asyncio.sleep(0.25)
+    return result
