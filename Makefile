@@ -6,7 +6,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 SYSTEM_PYTHON ?= python3
-TOOLS := promtool prometheus amtool prometheus-alertmanager jsonnetfmt docker-compose
+TOOLS := promtool prometheus amtool prometheus-alertmanager jsonnetfmt docker-compose victoria-metrics vmalert
 
 .PHONY: install tools demo stack test test-fast lint format generate
 
@@ -18,14 +18,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Debian's Prometheus, Alertmanager, Jsonnet and docker-compose tools, for the tests that run the
-# real binaries.
+# Debian's Prometheus, Alertmanager, Jsonnet, docker-compose and VictoriaMetrics (victoria-metrics,
+# vmalert) tools, for the tests that run the real binaries.
 tools:
 	@missing=0; for t in $(TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	if [ $$missing = 1 ]; then \
-		echo "installing prometheus, prometheus-alertmanager, jsonnet and docker-compose from Debian"; \
+		echo "installing prometheus, prometheus-alertmanager, jsonnet, docker-compose and victoria-metrics from Debian"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			prometheus prometheus-alertmanager jsonnet docker-compose >/dev/null; \
+			prometheus prometheus-alertmanager jsonnet docker-compose victoria-metrics >/dev/null; \
 	fi
 
 demo: install

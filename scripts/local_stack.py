@@ -104,8 +104,10 @@ def prometheus_config(
     job: str = JOB,
     target_labels: Mapping[str, str] | None = None,
     alertmanagers: Sequence[str] = (),
+    remote_write: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """A Prometheus configuration scraping one exporter as ``job`` with the given rule files."""
+    """A Prometheus configuration scraping one exporter as ``job`` with the given rule files;
+    ``remote_write`` entries are taken as they are (``url``, ``write_relabel_configs``, ...)."""
     static: dict[str, Any] = {"targets": [target]}
     if target_labels:
         static["labels"] = dict(target_labels)
@@ -116,6 +118,8 @@ def prometheus_config(
     }
     if alertmanagers:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
+    if remote_write:
+        config["remote_write"] = [dict(entry) for entry in remote_write]
     return config
 
 

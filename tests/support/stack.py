@@ -66,6 +66,7 @@ class Stack:
         job: str = JOB,
         target_labels: Mapping[str, str] | None = None,
         alertmanagers: Sequence[str] = (),
+        remote_write: Sequence[Mapping[str, Any]] = (),
         exporter_args: Sequence[str] = (),
         exporter_config: str = "expiry: {new_series_hold: 0}\n",
         prometheus_args: Sequence[str] = (),
@@ -76,7 +77,8 @@ class Stack:
         With ``fleet=False`` the exporter runs without the simulated fleet (``serve``), for a
         test that sends its own events to ``exporter_url``. ``target_labels`` are attached to
         the scraped series (e.g. ``{"cluster": "eu-1"}``); ``alertmanagers`` are ``host:port``
-        addresses Prometheus sends alerts to; ``prometheus_args`` are added to its command line
+        addresses Prometheus sends alerts to; ``remote_write`` its ``remote_write`` entries;
+        ``prometheus_args`` are added to its command line
         (e.g. ``--enable-feature=exemplar-storage``). ``exporter_config`` is the exporter's
         configuration file; by default new series show their values at once (no
         ``expiry.new_series_hold``), so that a test reads them at the first scrape.
@@ -108,6 +110,7 @@ class Stack:
                         job=job,
                         target_labels=target_labels,
                         alertmanagers=alertmanagers,
+                        remote_write=remote_write,
                     ),
                     sort_keys=False,
                 )
