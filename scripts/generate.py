@@ -68,12 +68,21 @@ MANIFEST_DIR = "kubernetes/manifests"
 KUSTOMIZATION = "kustomization.yaml"
 
 
-def render_kubernetes(overrides: dict | None = None) -> dict[str, dict]:
-    """``kubernetesManifests`` of ``kubernetes/main.libsonnet``: file name to object, with the
-    knobs of ``_kubernetes`` overridden by ``overrides`` (nested dicts merge, as ``+:`` does, so
-    the values derived from a knob follow it)."""
-    snippet = f"((import 'kubernetes/main.libsonnet') + {{ _kubernetes+:: {_jsonnet_patch(overrides or {})} }})"
-    return json.loads(_jsonnet.evaluate_snippet("kubernetes", snippet + ".kubernetesManifests", jpathdir=[str(ROOT)]))
+def render_kubernetes(overrides: dict | None = None, files: list[str] | None = None) -> dict[str, dict]:
+    """``kubernetesManifests`` of ``kubernetes/main.libsonnet`` (only ``files`` of it: Jsonnet
+    evaluates nothing else), file name to object, with the knobs of ``_kubernetes`` overridden by
+    ``overrides`` (nested dicts merge, as ``+:`` does, so the values derived from a knob follow it)."""
+    patched = f"(import 'kubernetes/main.libsonnet') + {{ _kubernetes+:: {_jsonnet_patch(overrides or {})} }}"
+    chosen = "std.objectFields(m)" if files is None else json.dumps(files)
+    snippet = f"local m = ({patched}).kubernetesManifests; {{ [f]: m[f] for f in {chosen} }}"
+    return json.loads(_jsonnet.evaluate_snippet("kubernetes", snippet, jpathdir=[str(ROOT)]))
+
+
+def kubernetes_manifest_names(overrides: dict | None = None) -> list[str]:
+    """The file names ``render_kubernetes`` gives with these overrides (no object is evaluated)."""
+    patched = f"(import 'kubernetes/main.libsonnet') + {{ _kubernetes+:: {_jsonnet_patch(overrides or {})} }}"
+    snippet = f"std.objectFields(({patched}).kubernetesManifests)"
+    return json.loads(_jsonnet.evaluate_snippet("kubernetes", snippet, jpathdir=[str(ROOT)]))
 
 
 def _jsonnet_patch(overrides: dict) -> str:
