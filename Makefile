@@ -6,7 +6,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 SYSTEM_PYTHON ?= python3
-TOOLS := promtool prometheus amtool prometheus-alertmanager jsonnetfmt docker-compose victoria-metrics vmalert
+APT_TOOLS := promtool prometheus amtool prometheus-alertmanager jsonnetfmt docker-compose victoria-metrics vmalert
+# Not in Debian bookworm: installed by hand (the Kubernetes tests run `kubectl kustomize`).
+MANUAL_TOOLS := kubectl
+TOOLS := $(APT_TOOLS) $(MANUAL_TOOLS)
 
 .PHONY: install tools demo stack test test-fast lint format generate
 
@@ -19,9 +22,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Debian's Prometheus, Alertmanager, Jsonnet, docker-compose and VictoriaMetrics (victoria-metrics,
-# vmalert) tools, for the tests that run the real binaries.
+# vmalert) tools, for the tests that run the real binaries; kubectl must be there already.
 tools:
-	@missing=0; for t in $(TOOLS); do command -v $$t >/dev/null || missing=1; done; \
+	@for t in $(MANUAL_TOOLS); do command -v $$t >/dev/null || { \
+		echo "kubectl is missing: install the Kubernetes command-line tool (with its built-in kustomize) from the Kubernetes project's release binaries; Debian bookworm has no package for it" >&2; exit 1; }; done
+	@missing=0; for t in $(APT_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	if [ $$missing = 1 ]; then \
 		echo "installing prometheus, prometheus-alertmanager, jsonnet, docker-compose and victoria-metrics from Debian"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
