@@ -12,21 +12,23 @@
    the text render of /metrics, and ingest of the benchmarks' event mix (decode + apply, one
    process, one core) into the filled store.
 3. Prometheus (the ``prometheus`` binary on PATH) on a free loopback port, its TSDB in a temporary
-   directory, scraping a real exporter (``agency-telemetry serve``) that holds the same fleet,
-   with the mixin's rule files (``rules/agency-rules.yml``, ``rules/agency-alerts.yml``), a scrape
-   every ``--interval`` and the rules evaluated every ``--evaluation``, while a sender posts a
-   batch of the event mix every second. After ``--duration`` seconds: head series
-   (``prometheus_tsdb_head_series``), RSS (``process_resident_memory_bytes``) and bytes per
-   series, the scrape's duration as Prometheus saw it, the CPU both processes used, and each rule
-   group's ``prometheus_rule_group_last_duration_seconds`` (median of readings over the second
-   half of the run) summed, against the fleet size. Those durations are wall-clock time: on a
-   busy machine they include the time a group waited for a core.
+   directory, scraping a real exporter (``agency-telemetry serve``) that holds the same fleet
+   every ``--interval`` seconds, while a sender posts a batch of the event mix every second:
+   for a third of ``--duration`` without rules, then, after a reload, with the mixin's rule files
+   (``rules/agency-rules.yml``, ``rules/agency-alerts.yml``) evaluated every ``--evaluation``
+   seconds. At the end: head series (``prometheus_tsdb_head_series``), RSS
+   (``process_resident_memory_bytes``) and bytes per series, the scrape's duration as Prometheus
+   saw it, each rule group's ``prometheus_rule_group_last_duration_seconds`` (median of readings
+   over the second half of the run with rules) summed, and the CPU Prometheus used with the rules
+   and without them (/proc): their difference times the evaluation interval is what the rules
+   cost per evaluation. The groups run at once, so on a busy machine their durations include the
+   time each waited for a core; the CPU is not inflated that way.
 
 The default run takes ~9 minutes, ``--quick`` (for the smoke test) under a minute.
 
     .venv/bin/python -m benchmarks.sizing [--quick] [--replica-sizes 1000,5000,10000,20000]
-                                          [--prometheus-sizes 1000,5000,10000] [--duration 120]
-                                          [--interval 2s] [--evaluation 5s]
+                                          [--prometheus-sizes 1000,5000,10000] [--duration 150]
+                                          [--interval 5] [--evaluation 30]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import argparse
 import itertools
 import json
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -65,7 +68,6 @@ from agency_telemetry.simulator import (
 
 from benchmarks.ours import Ours, config_for
 from benchmarks.scale import measure_sizes
-from benchmarks.time_to_page import seconds
 from benchmarks.timing import MB, cpu_seconds, machine_lines, sample_lines, status_bytes
 from benchmarks.workload import (
     BATCH,
@@ -87,9 +89,9 @@ OWNERS_PER_COUNCIL = 100  # agents per council, and per queue, in the fleets of 
 REPLICA_SIZES = (1000, 5000, 10_000, 20_000)
 PROMETHEUS_SIZES = (1000, 5000, 10_000)
 QUICK = {"owners": 20, "replica": (100, 1000), "prometheus": (100, 300), "duration": 16.0}
-QUICK.update({"interval": "2s", "evaluation": "2s"})
-FULL = {"owners": 100, "replica": REPLICA_SIZES, "prometheus": PROMETHEUS_SIZES, "duration": 120.0}
-FULL.update({"interval": "2s", "evaluation": "5s"})
+QUICK.update({"interval": 2.0, "evaluation": 2.0})
+FULL = {"owners": 100, "replica": REPLICA_SIZES, "prometheus": PROMETHEUS_SIZES, "duration": 150.0}
+FULL.update({"interval": 5.0, "evaluation": 30.0})  # evaluation: as deploy/prometheus/prometheus.yml
 NDJSON = {"Content-Type": "application/x-ndjson"}
 
 
@@ -116,7 +118,7 @@ def minimal_agent(rng: random.Random, agent: Agent) -> list[Event]:
 
 
 def council(rng: random.Random, name: str) -> list[Event]:
-    events = [mix_consensus(rng, name, violation=True), mix_consensus(rng, name)]
+    events = [mix_consensus(rng, name, violation=True), mix_consensus(rng, name, violation_rate=0)]
     events.append({"type": "coordination", "council": name, "session": "started", "overhead": 120})
     return events + decisions(council=name)
 
@@ -260,13 +262,12 @@ class Observed:
     rule_groups: dict[str, float]  # group -> median last duration (s)
     missed: int  # rule group iterations missed
     scrapes: int
-    loaded: int  # samples one query over every task duration bucket of the run loads
-    loaded_per_second: float  # and how many per second of its evaluation
-    prometheus_cpu: float  # CPU seconds per second of Prometheus over the run's second half
+    prometheus_cpu: float  # CPU seconds per second of Prometheus over the second half of the run with rules
+    scrape_only_cpu: float  # and over the second half of the run before the rules were loaded
     exporter_cpu: float  # and of the exporter
 
 
-def get(url: str, timeout: float = 30) -> bytes:
+def get(url: str, timeout: float = 300) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return bytes(resp.read())
 
@@ -283,14 +284,6 @@ def query(prometheus: str, promql: str) -> float:
     payload = json.loads(get(f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"))
     result = payload["data"]["result"]
     return float(result[0]["value"][1]) if result else float("nan")
-
-
-def sample_rate(prometheus: str, promql: str) -> tuple[int, float]:
-    """Samples an instant query loads (its ``stats``) and how many it reads per second of its evaluation."""
-    arguments = urllib.parse.urlencode({"query": promql, "stats": "all"})
-    stats = json.loads(get(f"{prometheus}/api/v1/query?{arguments}"))["data"]["stats"]
-    samples = int(stats["samples"]["totalQueryableSamples"])
-    return samples, samples / float(stats["timings"]["evalTotalTime"])
 
 
 def own_metrics(prometheus: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -329,11 +322,15 @@ def exporter_command(workdir: Path, agents: int, port: int) -> list[str]:
     return [sys.executable, "-m", "agency_telemetry", "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"]
 
 
-def prometheus_command(workdir: Path, target: str, interval: str, evaluation: str, port: int) -> list[str]:
-    config = prometheus_config(target, interval=interval, rule_files=RULE_FILES)
+def write_prometheus_config(workdir: Path, target: str, interval: str, evaluation: str, rules: bool) -> Path:
+    config = prometheus_config(target, interval=interval, rule_files=RULE_FILES if rules else ())
     config["global"].update({"scrape_timeout": interval, "evaluation_interval": evaluation})
     path = workdir / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def prometheus_command(workdir: Path, path: Path, port: int) -> list[str]:
     return [
         find_binary("prometheus"),
         f"--config.file={path}",
@@ -378,13 +375,18 @@ def observe(agents: int, duration: float, interval: str, evaluation: str) -> Obs
         with process(command, workdir / "exporter.log", f"{exporter}/readyz") as exporter_proc:
             fill_rate = fill(exporter, agents)
             target = f"127.0.0.1:{exporter_port}"
-            command = prometheus_command(workdir, target, interval, evaluation, prometheus_port)
+            config = write_prometheus_config(workdir, target, interval, evaluation, rules=False)
+            command = prometheus_command(workdir, config, prometheus_port)
             stop = threading.Event()
             sender = keep_sending(exporter, agents, stop)
             try:
                 with process(command, workdir / "prometheus.log", f"{prometheus}/-/ready") as prometheus_proc:
                     pids = (prometheus_proc.pid, exporter_proc.pid)
-                    groups, cpu = watch_rules(prometheus, duration, pids)
+                    scrape_only_cpu = watch(prometheus, duration / 3, pids)[1][0]
+                    write_prometheus_config(workdir, target, interval, evaluation, rules=True)
+                    prometheus_proc.send_signal(signal.SIGHUP)  # reloads the configuration: the rules start
+                    wait_for_rules(prometheus)
+                    groups, cpu = watch(prometheus, 2 * duration / 3, pids)
                     return read_figures(
                         prometheus,
                         agents=agents,
@@ -393,13 +395,22 @@ def observe(agents: int, duration: float, interval: str, evaluation: str) -> Obs
                         exporter_pid=exporter_proc.pid,
                         groups=groups,
                         cpu=cpu,
+                        scrape_only_cpu=scrape_only_cpu,
                     )
             finally:
                 stop.set()
                 sender.join(timeout=70)
 
 
-def watch_rules(prometheus: str, duration: float, pids: tuple[int, ...]) -> tuple[dict[str, float], list[float]]:
+def wait_for_rules(prometheus: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not json.loads(get(f"{prometheus}/api/v1/rules"))["data"]["groups"]:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"Prometheus loaded no rules within {timeout} s")
+        time.sleep(0.5)
+
+
+def watch(prometheus: str, duration: float, pids: tuple[int, ...]) -> tuple[dict[str, float], list[float]]:
     """Waits ``duration`` seconds. Returns each rule group's median last duration over the second
     half, and the CPU seconds per second each of ``pids`` used in it."""
     started = time.monotonic()
@@ -426,13 +437,11 @@ def read_figures(
     exporter_pid: int,
     groups: dict[str, float],
     cpu: list[float],
+    scrape_only_cpu: float,
 ) -> Observed:
     metrics = own_metrics(prometheus)
     job = f'{{job="{JOB}"}}'
-    loaded, loaded_per_second = sample_rate(
-        prometheus, f"sum(rate(agency_agent_task_duration_seconds_bucket{job}[{int(duration) + 10}s]))"
-    )
-    half = f"{max(2, int(duration / 2))}s"
+    half = f"{max(2, int(duration / 3))}s"  # the second half of the run with rules
     render = (
         f"sum(increase(agency_exporter_scrape_duration_seconds_sum{job}[{half}])) / "
         f"sum(increase(agency_exporter_scrape_duration_seconds_count{job}[{half}]))"
@@ -452,36 +461,42 @@ def read_figures(
         rule_groups=groups,
         missed=int(sum(value for _, value in metrics.get("prometheus_rule_group_iterations_missed_total", []))),
         scrapes=int(query(prometheus, f"sum_over_time(up{job}[{int(duration) + 10}s])")),
-        loaded=loaded,
-        loaded_per_second=loaded_per_second,
         prometheus_cpu=cpu[0],
+        scrape_only_cpu=scrape_only_cpu,
         exporter_cpu=cpu[1],
     )
 
 
-def prometheus_rows(observed: list[Observed], duration: float, interval: str, evaluation: str) -> list[str]:
+def prometheus_header(duration: float, interval: str, evaluation: str) -> list[str]:
     version = subprocess.run([find_binary("prometheus"), "--version"], capture_output=True, text=True, check=False)
-    rows = [
+    return [
         f"method:  prometheus: {version.stdout.splitlines()[0] if version.stdout else 'prometheus'}, one per fleet "
-        f"size, a scrape every {interval} (timeout {interval}), rules every {evaluation}, for {duration:.0f} s, with "
-        f"{', '.join(p.name for p in RULE_FILES)},",
-        "         scraping one exporter holding a typical fleet (first filled over HTTP, then a batch of 1,000 mixed "
-        "events a second); read at the end: prometheus_tsdb_head_series,",
+        f"size, a scrape every {interval} (timeout {interval}) for {duration:.0f} s: a third without rules, then "
+        f"{', '.join(p.name for p in RULE_FILES)} evaluated every {evaluation};",
+        "         scraping one exporter holding a typical fleet (first filled over HTTP: fill events/s, then a batch "
+        "of 1,000 mixed events a second); read at the end: prometheus_tsdb_head_series,",
         "         process_resident_memory_bytes, go_memstats_heap_inuse_bytes; scrape = median "
         "scrape_duration_seconds, render = the exporter's own scrape_duration mean, CPU = cores used (/proc),",
-        "         all three over the second half; scrapes = successful ones",
+        "         all over the second half of the run with rules (CPU no rules: of the run before them); scrapes = "
+        "successful ones",
         f"{'prometheus agents':<19}{'scrapes':>8}{'scraped':>10}{'body MB':>9}{'scrape ms':>11}{'render ms':>11}"
         f"{'head series':>13}{'recorded':>10}{'RSS MB':>9}{'heap MB':>9}{'B/series':>10}{'exporter MB':>13}"
-        f"{'fill events/s':>15}{'CPU prom':>10}{'CPU exp':>9}",
+        f"{'fill events/s':>15}{'CPU':>7}{'CPU no rules':>14}{'CPU exporter':>14}",
     ]
-    for seen in observed:
-        rows.append(
-            f"prometheus {seen.agents:>7,}{seen.scrapes:>9}{seen.scraped:>10,}{seen.body_bytes / MB:>9.1f}"
-            f"{seen.scrape_seconds * 1000:>11.0f}{seen.render_seconds * 1000:>11.0f}{seen.head_series:>13,}"
-            f"{seen.recorded_series:>10,}{seen.rss / MB:>9.0f}{seen.heap / MB:>9.0f}"
-            f"{seen.rss / seen.head_series:>10,.0f}{seen.exporter_rss / MB:>13.0f}{seen.fill_rate:>15,.0f}"
-            f"{seen.prometheus_cpu:>10.2f}{seen.exporter_cpu:>9.2f}"
-        )
+
+
+def prometheus_row(seen: Observed) -> str:
+    return (
+        f"prometheus {seen.agents:>7,}{seen.scrapes:>9}{seen.scraped:>10,}{seen.body_bytes / MB:>9.1f}"
+        f"{seen.scrape_seconds * 1000:>11.0f}{seen.render_seconds * 1000:>11.0f}{seen.head_series:>13,}"
+        f"{seen.recorded_series:>10,}{seen.rss / MB:>9.0f}{seen.heap / MB:>9.0f}"
+        f"{seen.rss / seen.head_series:>10,.0f}{seen.exporter_rss / MB:>13.0f}{seen.fill_rate:>15,.0f}"
+        f"{seen.prometheus_cpu:>7.2f}{seen.scrape_only_cpu:>14.2f}{seen.exporter_cpu:>14.2f}"
+    )
+
+
+def prometheus_summary(observed: list[Observed], evaluation: float) -> list[str]:
+    rows = []
     if len(observed) > 1:
         small, big = observed[0], observed[-1]
         slope = (big.rss - small.rss) / (big.head_series - small.head_series)
@@ -490,16 +505,10 @@ def prometheus_rows(observed: list[Observed], duration: float, interval: str, ev
             f"prometheus from {small.agents:,} to {big.agents:,} agents: {slope:,.0f} B of RSS ({heap:,.0f} B of heap) "
             "per added head series"
         )
-    for seen in observed:
-        rows.append(
-            f"prometheus {seen.agents:>7,} agents: a query over every task duration bucket of the run "
-            f"(sum(rate(...[{int(duration) + 10}s]))) loaded {seen.loaded:,} samples, "
-            f"{seen.loaded_per_second / 1e6:,.1f} M samples/s of its evaluation"
-        )
-    return rows + rule_rows(observed)
+    return rows + rule_rows(observed, evaluation)
 
 
-def rule_rows(observed: list[Observed]) -> list[str]:
+def rule_rows(observed: list[Observed], evaluation: float) -> list[str]:
     groups = sorted({group for seen in observed for group in seen.rule_groups})
     sizes = "".join(f"{f'{seen.agents:,} agents':>15}" for seen in observed)
     rows = [f"{'rules   group (last duration, ms, median)':<48}{sizes}"]
@@ -507,16 +516,19 @@ def rule_rows(observed: list[Observed]) -> list[str]:
         cells = "".join(f"{seen.rule_groups.get(group, float('nan')) * 1000:>15.1f}" for seen in observed)
         rows.append(f"rules   {group:<40}{cells}")
     totals = [sum(seen.rule_groups.values()) for seen in observed]
+    cpu = [(seen.prometheus_cpu - seen.scrape_only_cpu) * evaluation for seen in observed]
     rows.append(f"rules   {'sum of all groups':<40}" + "".join(f"{total * 1000:>15.1f}" for total in totals))
     per_agent = "".join(f"{total * 1e6 / seen.agents:>15.1f}" for total, seen in zip(totals, observed, strict=True))
     rows.append(f"rules   {'sum per agent (µs)':<40}{per_agent}")
+    rows.append(f"rules   {'CPU ms per evaluation (with - without)':<40}" + "".join(f"{c * 1000:>15.0f}" for c in cpu))
     rows.append(f"rules   {'iterations missed':<40}" + "".join(f"{seen.missed:>15}" for seen in observed))
     if len(observed) > 1:
         small, big = observed[0], observed[-1]
-        growth = (totals[-1] / totals[0]) / (big.agents / small.agents)
+        factor = big.agents / small.agents
         rows.append(
-            f"rules   from {small.agents:,} to {big.agents:,} agents ({big.agents / small.agents:g}x): the sum grew "
-            f"{totals[-1] / totals[0]:.2f}x, {growth:.2f} of linear"
+            f"rules   from {small.agents:,} to {big.agents:,} agents ({factor:g}x): the sum of durations grew "
+            f"{totals[-1] / totals[0]:.2f}x ({totals[-1] / totals[0] / factor:.2f} of linear), the CPU per evaluation "
+            f"{cpu[-1] / cpu[0]:.2f}x ({cpu[-1] / cpu[0] / factor:.2f} of linear)"
         )
     return rows
 
@@ -533,9 +545,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small fleets and a short Prometheus run (~1 min)")
     parser.add_argument("--replica-sizes", type=sizes_arg, help="fleet sizes of 2. (1000,5000,10000,20000)")
     parser.add_argument("--prometheus-sizes", type=sizes_arg, help="fleet sizes of 3. (1000,5000,10000)")
-    parser.add_argument("--duration", type=float, help="seconds Prometheus scrapes each fleet (120)")
-    parser.add_argument("--interval", help="Prometheus scrape interval and timeout (2s)")
-    parser.add_argument("--evaluation", help="Prometheus rule evaluation interval (5s)")
+    parser.add_argument("--duration", type=float, help="seconds Prometheus scrapes each fleet (150)")
+    parser.add_argument("--interval", type=float, help="Prometheus scrape interval and timeout, seconds (5)")
+    parser.add_argument("--evaluation", type=float, help="Prometheus rule evaluation interval, seconds (30)")
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else FULL
     args.owners = defaults["owners"]
@@ -544,8 +556,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.duration = args.duration or defaults["duration"]
     args.interval = args.interval or defaults["interval"]
     args.evaluation = args.evaluation or defaults["evaluation"]
-    for duration in (args.interval, args.evaluation):
-        seconds(duration)  # fails early on a duration Prometheus would refuse
     return args
 
 
@@ -555,8 +565,13 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join([*machine_lines(), f"date:    {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"]), flush=True)
     print("\n".join(series_rows(count_series(args.owners))), flush=True)
     print("\n".join(replica_rows(args.replica_sizes, args.quick)), flush=True)
-    observed = [observe(agents, args.duration, args.interval, args.evaluation) for agents in args.prometheus_sizes]
-    print("\n".join(prometheus_rows(observed, args.duration, args.interval, args.evaluation)), flush=True)
+    interval, evaluation = f"{args.interval:g}s", f"{args.evaluation:g}s"
+    print("\n".join(prometheus_header(args.duration, interval, evaluation)), flush=True)
+    observed = []
+    for agents in args.prometheus_sizes:
+        observed.append(observe(agents, args.duration, interval, evaluation))
+        print(prometheus_row(observed[-1]), flush=True)
+    print("\n".join(prometheus_summary(observed, args.evaluation)), flush=True)
     print(f"took {time.perf_counter() - started:,.1f} s")
     return 0
 
