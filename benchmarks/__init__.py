@@ -6,7 +6,8 @@ The shared modules are imported downward only: ``workload`` (the event mix and i
 bodies), ``baseline`` (the aiohttp + prometheus_client exporter a user would write), ``ours``
 (our exporter in-process) and ``timing`` (interleaved runs, medians, ratios, RSS, the machine).
 The scripts on top (``bench_exporter``, ``scale``, ``ab_ingest``, ``soak``, ``time_to_page``)
-import those, and ``bench_exporter`` runs ``scale``'s rows last. ``otlp_ingest`` (OTLP/HTTP
-traces in-process, with its own span workload and prometheus_client baseline) needs only
-``timing``.
+import those, and ``bench_exporter`` runs ``scale``'s rows last; ``sizing`` times its replica
+rows with ``scale``'s per-size timing and runs a real Prometheus with the mixin's rules.
+``otlp_ingest`` (OTLP/HTTP traces in-process, with its own span workload and prometheus_client
+baseline) needs only ``timing``.
 """

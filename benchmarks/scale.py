@@ -398,6 +398,7 @@ class Scaling:
     keys: list[Key]
     events: dict[int, int]  # fleet size -> events of a fill
     lines: dict[int, int]  # fleet size -> sample lines of our text render
+    size: dict[int, int]  # fleet size -> bytes of our text render
     mix_events: int  # events of one timed ingest run
     fill: Times
     render: Times
@@ -426,15 +427,22 @@ def render_runs(key: Key, quick: bool) -> int:
     return 5 if key[0] <= WARMUP_UP_TO and not quick else 3
 
 
-def measure_sizes(sizes: tuple[int, ...], baseline_up_to: int, quick: bool) -> Scaling:
+def measure_sizes(
+    sizes: tuple[int, ...],
+    baseline_up_to: int,
+    quick: bool,
+    bodies_of: Callable[[int], list[bytes]] = fleet_bodies,
+) -> Scaling:
     """Every fleet size and side held at once here, timed in rounds (fills, then renders, then ingest).
+
+    ``bodies_of`` gives the NDJSON bodies filling a fleet of that size (every series by default).
 
     What is held is kept out of the garbage collector (``gc.freeze``) while anything is timed, so
     that its full collections cost what they would with one side and one size alone in a process,
     as bench_exporter's in-process ingest does."""
     keys = [(agents, side) for agents in sizes for side in ("ours", "baseline")[: 1 + (agents <= baseline_up_to)]]
     configs = {agents: config_for(agents) for agents in sizes}
-    bodies = {agents: fleet_bodies(agents) for agents in sizes}
+    bodies = {agents: bodies_of(agents) for agents in sizes}
     held: dict[Key, tuple[Callable[[bytes], int], Callable[[], bytes]]] = {}
     fill: Times = {key: [] for key in keys}
     try:
@@ -454,7 +462,10 @@ def measure_sizes(sizes: tuple[int, ...], baseline_up_to: int, quick: bool) -> S
         del bodies
         gc.collect()
         gc.freeze()
-        lines = {agents: sample_lines(held[agents, "ours"][1]()) for agents in sizes}
+        texts = {agents: held[agents, "ours"][1]() for agents in sizes}
+        lines = {agents: sample_lines(text) for agents, text in texts.items()}
+        size = {agents: len(text) for agents, text in texts.items()}
+        del texts
         renders: dict[Key, Callable[[], object]] = {key: held[key][1] for key in keys}
         for key in keys:
             if render_runs(key, quick) == 5:
@@ -470,7 +481,7 @@ def measure_sizes(sizes: tuple[int, ...], baseline_up_to: int, quick: bool) -> S
     finally:
         gc.unfreeze()
     mix_events = len(mixes[sizes[0]]) * BATCH
-    return Scaling(sizes, keys, events, lines, mix_events, fill, render_times, ingest)
+    return Scaling(sizes, keys, events, lines, size, mix_events, fill, render_times, ingest)
 
 
 def scaling_keys(sizes: Iterable[int], baseline_up_to: int) -> list[ProbeKey]:

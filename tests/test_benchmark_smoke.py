@@ -1,4 +1,4 @@
-"""Smoke test of the benchmarks: a --quick run of benchmarks.bench_exporter finishes and reports every figure."""
+"""Smoke tests of the benchmarks: a --quick (or short) run of each finishes and reports every figure."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from agency_telemetry.config import parse_config
+
+from scripts.local_stack import RULE_FILES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -102,3 +107,59 @@ def test_ab_ingest_compares_two_package_versions_stage_by_stage() -> None:
     assert 0.5 < ratio < 2, f"a version against itself should read about 1: {rows['total']}"
     [render] = [line for line in output.splitlines() if line.startswith("render 200 agents:")]
     assert 0.5 < float(re.search(r"a/b\s+([\d.]+)", render).group(1)) < 2, render
+
+
+def sizing_columns(line: str, start: int = 55, width: int = 15) -> list[str]:
+    """The cells of a row of the sizing script's series table, one per owner kind."""
+    return [line[i : i + width].strip() for i in range(start, len(line), width)]
+
+
+def test_sizing_counts_series_per_owner_and_measures_a_replica_and_prometheus_with_the_rules() -> None:
+    output = run_benchmark("sizing", "--quick", timeout=240)
+    lines = output.splitlines()
+    # 1. Series per owner, by family, from the exposition.
+    [header] = [line for line in lines if line.startswith("series  family")]
+    kinds = [" ".join(cell.split()) for cell in re.split(r"\s{2,}", header[55:].strip())]
+    assert kinds == ["typical agent", "minimal agent", "council", "queue"], header
+    per_owner: dict[str, dict[str, float]] = {kind: {} for kind in kinds}
+    for line in lines:
+        if re.match(r"series  agency_", line):
+            family = line.split()[1]
+            for kind, cell in zip(kinds, sizing_columns(line), strict=False):
+                if cell:
+                    per_owner[kind][family] = float(cell)
+    [total] = [line for line in lines if line.startswith("series  total per owner")]
+    totals = dict(zip(kinds, map(float, sizing_columns(total)), strict=True))
+    assert totals == pytest.approx({kind: sum(counts.values()) for kind, counts in per_owner.items()}), total
+    buckets = parse_config("").buckets
+    typical, minimal = per_owner["typical agent"], per_owner["minimal agent"]
+    # A histogram per agent: its buckets, +Inf, _sum and _count; one decision series per outcome sent.
+    assert typical["agency_agent_task_duration_seconds"] == len(buckets.task_duration_seconds) + 3
+    assert typical["agency_agent_decisions_total"] == 4 and "agency_agent_decisions_total" not in minimal
+    assert typical["agency_agent_llm_requests_total"] == 1 and typical["agency_agent_tool_calls_total"] == 1
+    assert all(typical[family] == count for family, count in minimal.items()) and totals["minimal agent"] > 0
+    assert per_owner["queue"]["agency_queue_wait_seconds"] == len(buckets.queue_wait_seconds) + 3
+    assert per_owner["council"]["agency_council_decisions_total"] == 4
+    fixed = int(re.search(r"^series  fixed: ([\d,]+) series", output, re.MULTILINE).group(1).replace(",", ""))
+    # 2. Per replica: the series of a fleet are what part 1 counted per owner (a council and a queue per 100 agents).
+    rows = [line.split() for line in lines if re.match(r"replica\s+[\d,]+\s", line)]
+    replica = {int(row[1].replace(",", "")): row for row in rows}
+    assert list(replica) == [100, 1000], output
+    for agents, row in replica.items():
+        others = max(1, agents // 100)
+        expected = fixed + agents * totals["typical agent"] + others * (totals["council"] + totals["queue"])
+        assert int(row[2].replace(",", "")) == expected, row
+        assert all(float(cell.replace(",", "")) > 0 for cell in row[3:]), row
+    # 3. Prometheus scraped the exporter and evaluated every rule group of the mixin's files.
+    prometheus = [row for line in lines if re.match(r"prometheus\s+[\d,]+\s+\d", line) for row in [line.split()]]
+    assert [row[1] for row in prometheus] == ["100", "300"], output
+    for row in prometheus:
+        scrapes, scraped, head, recorded = (int(cell.replace(",", "")) for cell in (row[2], row[3], row[7], row[8]))
+        assert scrapes >= 1 and head >= scraped + recorded and recorded > 0, row
+        assert float(row[9]) > 0 and float(row[11].replace(",", "")) > 0, row
+    # The exporter's own lines and the sender's mix come on top of the fleet of part 2.
+    assert int(prometheus[0][3].replace(",", "")) >= int(replica[100][2].replace(",", ""))
+    groups = {group["name"] for path in RULE_FILES for group in yaml.safe_load(path.read_text())["groups"]}
+    measured = {line.split()[1] for line in lines if re.match(r"rules   agency-\S+\s+[\d.]+\s+[\d.]+$", line)}
+    assert measured == groups, sorted(groups ^ measured)
+    assert re.search(r"^rules   sum of all groups\s+[\d.]+\s+[\d.]+$", output, re.MULTILINE), output
