@@ -28,6 +28,7 @@ HEARTBEAT_GAUGES = {
     "memory": "agency_agent_memory_bytes",
     "queue_depth": "agency_agent_queue_depth",
 }
+REPORTED = "agency_agent_reported_timestamp_seconds"
 
 
 def make_metric(family: Family, registry: CollectorRegistry, config: Config) -> Any:
@@ -73,7 +74,14 @@ class AgentChildren(Children):
         self.quality = self.child("agency_agent_task_quality_score")
         self.cost = self.child("agency_agent_task_cost_usd_total")
         self.gauges: dict[str, Any] = {}  # heartbeat gauges, created when first reported
+        self.reported: dict[str, Any] = {}  # when each field was last reported, created with it
         self.decisions: dict[str, Any] | None = None
+
+    def report(self, field: str, wall: float) -> None:
+        stamp = self.reported.get(field)
+        if stamp is None:
+            stamp = self.reported[field] = self.child(REPORTED, field)
+        stamp.set(wall)
 
 
 class CouncilChildren(Children):
@@ -87,7 +95,8 @@ class CouncilChildren(Children):
         self.checks = self.child("agency_council_compliance_checks_total")
         self.violations: dict[str, Any] = {}
         self.sessions = self.child("agency_council_sessions_active")
-        self.open = 0  # sessions open, never below zero
+        self.open = 0  # sessions open, never below zero; the council's own count once it reports one
+        self.reported: Any = None
         self.coordination = self.child("agency_council_coordination_seconds_total")
         self.decisions: dict[str, Any] | None = None
 
@@ -97,6 +106,7 @@ class QueueChildren(Children):
         super().__init__(metrics, labels)
         self.wait = self.child("agency_queue_wait_seconds")
         self.depth: Any = None
+        self.reported: Any = None
 
 
 def decision_children(owner: Children, family: str) -> dict[str, Any]:
@@ -168,7 +178,9 @@ class BaselineMetrics:
     # handlers
 
     def on_registered(self, event: dict[str, Any], wall: float) -> None:
-        self.agent(event, wall).capacity.set(event.get("capacity", 1))
+        agent = self.agent(event, wall)
+        agent.capacity.set(event.get("capacity", 1))
+        agent.report("capacity", wall)
 
     def on_deregistered(self, event: dict[str, Any], wall: float) -> None:
         children = self.agents.pop(event["agent"], None)
@@ -184,19 +196,26 @@ class BaselineMetrics:
                 if gauge is None:
                     gauge = agent.gauges[key] = agent.child(family)
                 gauge.set(value)
+                agent.report(key, wall)
+        if event.get("capacity") is not None:
+            agent.capacity.set(event["capacity"])
+            agent.report("capacity", wall)
         if event.get("active_tasks") is not None:
             agent.running = event["active_tasks"]
             agent.active.set(agent.running)
+            agent.report("active_tasks", wall)
 
     def on_task_started(self, event: dict[str, Any], wall: float) -> None:
         agent = self.agent(event, wall)
-        agent.running += 1
-        agent.active.set(agent.running)
+        if "active_tasks" not in agent.reported:
+            agent.running += 1
+            agent.active.set(agent.running)
 
     @staticmethod
     def task_ended(agent: AgentChildren) -> None:
-        agent.running = max(0, agent.running - 1)
-        agent.active.set(agent.running)
+        if "active_tasks" not in agent.reported:
+            agent.running = max(0, agent.running - 1)
+            agent.active.set(agent.running)
 
     def on_task_completed(self, event: dict[str, Any], wall: float) -> None:
         agent = self.agent(event, wall)
@@ -234,9 +253,14 @@ class BaselineMetrics:
 
     def on_coordination(self, event: dict[str, Any], wall: float) -> None:
         council = self.council(event["council"])
-        if event.get("session") == "started":
+        if event.get("active_sessions") is not None:
+            council.open = event["active_sessions"]
+            if council.reported is None:
+                council.reported = council.child("agency_council_reported_timestamp_seconds", "active_sessions")
+            council.reported.set(wall)
+        elif council.reported is None and event.get("session") == "started":
             council.open += 1
-        elif event.get("session") == "ended":
+        elif council.reported is None and event.get("session") == "ended":
             council.open = max(0, council.open - 1)
         council.sessions.set(council.open)
         if event.get("overhead") is not None:
@@ -268,7 +292,9 @@ class BaselineMetrics:
         if event.get("depth") is not None:
             if queue.depth is None:
                 queue.depth = queue.child("agency_queue_depth")
+                queue.reported = queue.child("agency_queue_reported_timestamp_seconds", "depth")
             queue.depth.set(event["depth"])
+            queue.reported.set(wall)
         if event.get("wait") is not None:
             queue.wait.observe(event["wait"] / 1000)
 
