@@ -159,9 +159,20 @@ def _render_labelled(out: list[str], family: Family, owners: Owners, suffixes: t
             continue
         head = name + _opener(labels)
         if isinstance(values, dict):
-            out += [f'{head}{label}="{key}"}} {count}\n' for key, count in values.items()]
+            _render_dict(out, f'{head}{label}="', values)
         else:
             out += [f"{head}{suffix} {count}\n" for suffix, count in zip(suffixes, values, strict=True)]
+
+
+def _render_dict(out: list[str], head: str, values: dict[str, Any]) -> None:
+    """One line per key. The fields of one report share one time (the same float), and a
+    float's text is the dearest part of a line, so a value repeating the last one reuses its text."""
+    shown: Any = None
+    text = ""
+    for key, value in values.items():
+        if value is not shown:
+            shown, text = value, repr(value)
+        out.append(f'{head}{key}"}} {text}\n')
 
 
 def _render_keyed(out: list[str], family: Family, owners: Owners, suffixes: tuple[str, ...]) -> None:

@@ -516,7 +516,7 @@ class Store:
 
     def _on_heartbeat(self, event: AgentHeartbeat, now: float, wall: float) -> None:
         values = self._agent(event.agent, event.agent_type, now, wall).values
-        stamps = values[A_REPORTED]
+        stamps, wall = values[A_REPORTED], _stamp(wall)  # one time for every field of the report
         if stamps is None:
             values[A_REPORTED] = stamps = {}
         if event.capacity is not None:
@@ -790,9 +790,15 @@ def _reported(values: list[Any], slot: int, wall: float, field: str) -> None:
     """Notes that ``field`` was set at ``wall`` (its owner's ``*_reported_timestamp_seconds``)."""
     stamps = values[slot]
     if stamps is None:
-        values[slot] = {field: wall}
+        values[slot] = {field: _stamp(wall)}
     else:
-        stamps[field] = wall
+        stamps[field] = _stamp(wall)
+
+
+def _stamp(wall: float) -> float:
+    """A report's time to the millisecond: enough to order reports seconds apart, and shorter
+    to render than the clock's full float."""
+    return round(wall, 3)
 
 
 def _zeros(families: Iterable[Family], bounds: dict[str, tuple[float, ...]]) -> list[tuple[int, Callable[[Any], Any]]]:
