@@ -88,9 +88,10 @@ async def test_prometheus_restarted_after_a_gap_raises_nothing(tmp_path: Path) -
             for expr in ("fleet:agency_agent_liveness:ratio", f'fleet:agency_health:status{{status="healthy",{JOB}}}'):
                 [series] = stack.query_range(expr, start=restarted, end=end)
                 assert {v for _, v in series["values"]} == {"1"}, (expr, series["values"][:10])
-            # No alert at all, not even pending for a moment; no page; no notification.
+            # No alert at all, not even pending for a moment; no notification, pages included.
+            # (Counted from the baseline: in the fast profile's 2 s `for`, the very first start
+            # can page AgencyExporterDown before Prometheus's first scrape, ~5 s in.)
             assert alert_states(stack, restarted, end) == baseline
-            assert [n for n in notified(sinks) if n[0] in PAGER_PATHS] == []
             assert notified(sinks, baseline_notifications) == []
         finally:
             stop.set()
