@@ -61,6 +61,13 @@ def test_every_event_of_one_owner_goes_to_one_replica():
     assert where["5"] == replicas.ranking("alert_id=x")[0]
 
 
+def test_events_without_an_owner_take_turns():
+    replicas = endpoints(*URLS)
+    routes, moved = replicas.route([{"type": "business", "completed": True, "id": str(i)} for i in range(6)])
+    assert moved == 0
+    assert sorted(map(len, routes.values())) == [2, 2, 2]
+
+
 def test_a_failing_replica_is_skipped_until_its_backoff_ends():
     replicas = endpoints(*URLS, backoff_initial=0.05, backoff_max=0.2)
     event = {"type": "task_started", "agent": "a1", "id": "1"}

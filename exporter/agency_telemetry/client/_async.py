@@ -8,7 +8,7 @@ the exporter said the events are invalid, and sending them again cannot help —
 and handed to ``on_rejected``.
 
 Given several exporter URLs, the client routes each event by its owner (agent, council, queue,
-alert; workflow events by their id) with rendezvous hashing: an owner's events all go to one
+alert; workflow events take turns) with rendezvous hashing: an owner's events all go to one
 replica, and adding or removing a replica moves only the owners it gains or loses. A replica
 that fails (unreachable, 5xx, 429) is skipped for a backoff that doubles while it keeps
 failing, its events going to each owner's next choice at once; when the backoff is over the
@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import itertools
 import logging
 import random
 import ssl
@@ -247,8 +248,8 @@ class AsyncClient:
 
 # The fields naming an event's owner, in the order they are looked for: every event of one
 # agent (council, queue, alert) goes to the same replica. Workflow events have none: any
-# replica will do, and their ids spread them.
-ROUTING_FIELDS = ("agent", "council", "queue", "alert_id", "id")
+# replica will do, and they take turns.
+ROUTING_FIELDS = ("agent", "council", "queue", "alert_id")
 
 
 class Endpoints:
@@ -262,9 +263,12 @@ class Endpoints:
         self._initial, self._max = settings.backoff_initial, settings.backoff_max
         self._down_until = dict.fromkeys(self.urls, 0.0)
         self._failures = dict.fromkeys(self.urls, 0)
+        self._turns = itertools.cycle([tuple(self.urls[i:] + self.urls[:i]) for i in range(len(self.urls))])
+        # This client's own cache of owners' rankings (a cache on the method would be shared by
+        # every client and keep them alive).
+        self.ranking = functools.lru_cache(maxsize=65_536)(self._ranking)
 
-    @functools.lru_cache(maxsize=65_536)  # noqa: B019 - one per client, bounded
-    def ranking(self, key: str) -> tuple[str, ...]:
+    def _ranking(self, key: str) -> tuple[str, ...]:
         """The replicas in ``key``'s order of preference (rendezvous hashing)."""
 
         def score(url: str) -> bytes:
@@ -280,7 +284,8 @@ class Endpoints:
         now, moved = time.monotonic(), 0
         routes: dict[str, list[Event]] = {}
         for event in events:
-            ranking = self.ranking(_owner(event))
+            owner = _owner(event)
+            ranking = self.ranking(owner) if owner else next(self._turns)
             url = next((u for u in ranking if self._down_until[u] <= now), ranking[0])
             moved += url != ranking[0]
             routes.setdefault(url, []).append(event)
@@ -301,6 +306,7 @@ class Endpoints:
 
 
 def _owner(event: Event) -> str:
+    """``agent=…`` (or council, queue, alert_id) of the event's owner; "" for none."""
     for name in ROUTING_FIELDS:
         value = event.get(name)
         if value is not None:
