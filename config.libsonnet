@@ -30,6 +30,43 @@
     queueForecastHistory: '30m',
     costForecastHistory: '6h',
 
+    // Relative alerts compare a signal with its own baseline: the larger of its median over
+    // relativeBaseline and its mean over the same hour one day earlier. The median ignores
+    // bursts and incidents lasting less than half the window; the same hour yesterday keeps a
+    // daily peak from looking like a jump. A longer window is steadier and slower to accept a
+    // new normal (a permanent change is the baseline after half of it).
+    relativeBaseline: '1d',
+    // A baseline is ready, and its alerts may fire, once the signal has this much history;
+    // until then `…_baseline_1d_ready` is 0 and the baseline is not recorded. Shorter learns
+    // sooner after a deployment, from fewer hours (a night alone is a poor baseline for a day).
+    relativeBaselineMinHistory: '6h',
+    // A ratio alerts only with this many events (tasks, requests, attempts, observations) in
+    // its signal's window, so a quiet hour with one expensive task does not alert.
+    relativeMinEvents: 30,
+    // Per signal: how many times its baseline it must reach, and for how long. Raise a factor
+    // for a spiky workload; set enabled: false to keep only the absolute threshold.
+    relativeAlerts: {
+      costPerTask: { factor: 3, 'for': '30m', enabled: true },  // workflow cost per task, 1h
+      llmSpend: { factor: 3, 'for': '30m', enabled: true },  // fleet LLM spend per hour, 1h
+      tokensPerTask: { factor: 3, 'for': '30m', enabled: true },  // LLM tokens per task by agent type, 1h
+      // A queue's depth; below minItems a queue is not worth a look, however empty it used to be.
+      queueDepth: { factor: 5, 'for': '15m', minItems: 100, enabled: true },
+      queueWait: { factor: 3, 'for': '15m', enabled: true },  // P95 wait for a queue's items, 5m
+      formationTime: { factor: 3, 'for': '30m', enabled: true },  // P95 consensus formation, 1h
+    },
+
+    // Tiers of the council, decision and quality alerts (consensus, compliance, false positive
+    // and negative ratios, workflow quality). A tier fires when its threshold is crossed over
+    // both its long and its short window: the long one proves the degradation is more than a
+    // burst, the short one that it still goes on, so the alert resolves minutes after a
+    // recovery. The severe tier (thresholds …Critical) catches a collapse within minutes; the
+    // mild tier (…Warning) over an hour catches drift. A tier needs minEvents in its long
+    // window, so a quiet council's single failure alerts nobody.
+    multiWindowTiers: {
+      severe: { longWindow: '10m', shortWindow: '5m', 'for': '3m', severity: 'critical', minEvents: 10 },
+      mild: { longWindow: '1h', shortWindow: '5m', 'for': '15m', severity: 'warning', minEvents: 4 },
+    },
+
     // Per-agent-type latency objectives (seconds): the P95 each type should stay under.
     // Each value must be one of the exporter's task_duration_seconds bucket bounds, because
     // the latency SLO reads the matching bucket. A judge answers in seconds; a researcher may
@@ -100,15 +137,22 @@
       utilizationHigh: 1.0,  // more tasks running than the agent's declared capacity
       queueBacklogItems: 1000,  // a queue predicted to exceed this within queueForecastSeconds
       queueForecastSeconds: 3600,
+      // Consensus success ratio, compliance ratio, false positive and negative ratios and
+      // workflow quality: …Warning is the mild tier of multiWindowTiers, …Critical the severe.
       consensusRatioWarning: 0.8,
       consensusRatioCritical: 0.5,
       consensusP95SecondsWarning: 30,
       debateRatioInfo: 0.5,  // more than half of formations need a debate: worth knowing
       complianceRatioWarning: 0.99,
       complianceRatioCritical: 0.95,
-      qualityAvgWarning: 0.7,  // mean workflow quality score over businessWindow
+      qualityAvgWarning: 0.7,  // mean workflow quality score (an absolute floor)
+      // Mean quality down by this share of its baseline (relativeBaseline): a workload's usual
+      // score differs from another's, so the severe tier is relative.
+      qualityDropCritical: 0.33,
       falsePositiveRatioWarning: 0.1,
+      falsePositiveRatioCritical: 0.2,
       falseNegativeRatioWarning: 0.1,
+      falseNegativeRatioCritical: 0.2,
       costPerTaskUsdWarning: 0.5,
       workflowSuccessEmergency: 0.5,  // half of all workflow tasks failing: the system is down
       anomalyZScore: 3,  // how many standard deviations from the 1d baseline is an anomaly
@@ -133,9 +177,7 @@
       exporterDown: '2m',
       resources: '15m',
       queueBacklog: '15m',
-      consensus: '30m',
-      compliance: '5m',
-      quality: '30m',
+      consensus: '30m',  // formation time and debates (the ratios use multiWindowTiers)
       cost: '1h',
       anomaly: '15m',
       workflowEmergency: '5m',
@@ -176,9 +218,8 @@
       queueBacklog: 'warning',
       consensusSlow: 'warning',
       debateFrequency: 'info',
-      quality: 'warning',
-      decisionErrors: 'warning',
       cost: 'warning',
+      relative: 'warning',  // every relative alert (relativeAlerts): worth a look, rarely a page
       anomaly: 'info',
       workflowEmergency: 'emergency',
       exporterRejecting: 'warning',

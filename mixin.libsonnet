@@ -6,6 +6,7 @@
 (import 'rules/recording.libsonnet') +
 (import 'rules/slo.libsonnet') +
 (import 'rules/llm.libsonnet') +
+(import 'rules/baseline.libsonnet') +
 (import 'rules/alerts/alerts.libsonnet') +
 {
   grafanaDashboards+:: {

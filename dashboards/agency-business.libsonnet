@@ -118,9 +118,14 @@ function(c)
       ),
       p.timeseries(
         'Quality score',
-        'Mean workflow quality score over %s. Dashed: AgencyWorkflowQualityLow threshold.' % bw,
+        'Mean workflow quality score over %s and its baseline (the larger of its median over %s and the same hour a day earlier). AgencyWorkflowQualityLow fires at warning below the dashed threshold, at critical when the 10m mean is %g%% under the baseline.'
+        % [bw, c.relativeBaseline, t.qualityDropCritical * 100],
         'none',
-        [q('fleet:agency_workflow_tasks:quality_score_avg_rate%s%s' % [bw, s], 'mean quality')],
+        [
+          q('fleet:agency_workflow_tasks:quality_score_avg_rate%s%s' % [bw, s], 'mean quality'),
+          q(a.baseline('fleet:agency_workflow_tasks:quality_score_avg_rate%s' % bw), 'baseline'),
+        ],
+        overrides=[a.baselineStyle],
         thresholds=th.quality,
         thresholdsStyle='dashed',
         max=1,
@@ -136,9 +141,14 @@ function(c)
       p.row('Cost'),
       p.timeseries(
         'Cost per task',
-        'Mean workflow task cost over %s. Dashed: AgencyCostPerTaskHigh threshold.' % bw,
+        'Mean workflow task cost over %s and its baseline (dashed line). AgencyCostPerTaskHigh fires above the dashed threshold, AgencyCostPerTaskAboveBaseline at %g times the baseline.'
+        % [bw, c.relativeAlerts.costPerTask.factor],
         'currencyUSD',
-        [q('fleet:agency_workflow_tasks:cost_usd_per_task_rate%s%s' % [bw, s], 'USD/task')],
+        [
+          q('fleet:agency_workflow_tasks:cost_usd_per_task_rate%s%s' % [bw, s], 'USD/task'),
+          q(a.baseline('fleet:agency_workflow_tasks:cost_usd_per_task_rate%s' % bw), 'baseline'),
+        ],
+        overrides=[a.baselineStyle],
         thresholds=th.costPerTask,
         thresholdsStyle='dashed',
         min=0,

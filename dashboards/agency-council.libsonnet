@@ -122,12 +122,15 @@ function(c)
       ),
       p.timeseries(
         'Formation time percentiles',
-        'P50 and P95 of the time to reach consensus over %s, per council. Dashed: AgencyCouncilConsensusSlow threshold.' % cw,
+        'P50 and P95 of the time to reach consensus over %s per council, and the P95 baseline (dashed line; AgencyCouncilFormationTimeAboveBaseline fires at %g times it). Dashed threshold: AgencyCouncilConsensusSlow.'
+        % [cw, c.relativeAlerts.formationTime.factor],
         's',
         [
           q(rule('agency_council_consensus:formation_seconds_p50'), '{{council}} P50'),
           q(rule('agency_council_consensus:formation_seconds_p95'), '{{council}} P95'),
+          q(a.baseline('council:agency_council_consensus:formation_seconds_p95_rate%s' % cw, 'council=~"$council"'), '{{council}} P95 baseline'),
         ],
+        overrides=[a.baselineStyle],
         thresholds=th.consensusP95,
         thresholdsStyle='dashed',
         min=0,

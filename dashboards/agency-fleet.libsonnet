@@ -219,21 +219,28 @@ function(c)
       ),
       p.timeseries(
         'Queue depth and forecast',
-        'Items waiting per queue, and the depth predicted %ds ahead from the last 30 minutes (AgencyQueueBacklogGrowing fires above %d).'
-        % [c.thresholds.queueForecastSeconds, c.thresholds.queueBacklogItems],
+        'Items waiting per queue, the depth predicted %ds ahead from the last 30 minutes (AgencyQueueBacklogGrowing fires above %d), and the baseline (dashed; AgencyQueueDepthAboveBaseline fires at %g times it, from %d items).'
+        % [c.thresholds.queueForecastSeconds, c.thresholds.queueBacklogItems, c.relativeAlerts.queueDepth.factor, c.relativeAlerts.queueDepth.minItems],
         'short',
         [
           q('max by (queue) (queue:agency_queue_depth:latest%s)' % sel(), '{{queue}}'),
           q('max by (queue) (queue:agency_queue_depth:predict_linear_%ds%s)' % [c.thresholds.queueForecastSeconds, sel()], '{{queue}} forecast'),
+          q('max by (queue) (%s)' % a.baseline('queue:agency_queue_depth:latest'), '{{queue}} baseline'),
         ],
+        overrides=[a.baselineStyle],
         thresholds=th.queueBacklog,
         width=8,
       ),
       p.timeseries(
         'Queue wait P95',
-        '95th percentile of the time items waited in each queue over %s.' % w,
+        '95th percentile of the time items waited in each queue over %s, and its baseline (dashed; AgencyQueueWaitAboveBaseline fires at %g times it).'
+        % [w, c.relativeAlerts.queueWait.factor],
         's',
-        [q('max by (queue) (queue:agency_queue_wait_seconds:p95_rate%s%s)' % [w, sel()], '{{queue}}')],
+        [
+          q('max by (queue) (queue:agency_queue_wait_seconds:p95_rate%s%s)' % [w, sel()], '{{queue}}'),
+          q('max by (queue) (%s)' % a.baseline('queue:agency_queue_wait_seconds:p95_rate%s' % w), '{{queue}} baseline'),
+        ],
+        overrides=[a.baselineStyle],
         min=0,
         width=8,
       ),

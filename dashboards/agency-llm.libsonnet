@@ -163,10 +163,12 @@ function(c)
       ),
       p.timeseries(
         'Spend / h against the budget',
-        'Fleet LLM spend per hour over each window the budget burn-rate tiers read. Dashed: the rates at which a tier alerts (when both of its windows exceed it); %g USD/h spends the daily budget of %g USD in exactly a day.'
-        % [budget / 24, budget],
+        'Fleet LLM spend per hour over each window the budget burn-rate tiers read, and the baseline of the %s rate (dashed line; AgencyLlmSpendAboveBaseline fires at %g times it). Dashed thresholds: the rates at which a tier alerts (when both of its windows exceed it); %g USD/h spends the daily budget of %g USD in exactly a day.'
+        % [bw, c.relativeAlerts.llmSpend.factor, budget / 24, budget],
         'currencyUSD',
-        [q(fleetSpend(window), window) for window in spendWindows],
+        [q(fleetSpend(window), window) for window in spendWindows]
+        + [q(a.baseline('fleet:agency_agent_llm_cost_usd:per_hour_rate%s' % bw), '%s baseline' % bw)],
+        overrides=[a.baselineStyle],
         thresholds=th.llmSpendPerHour,
         thresholdsStyle='dashed',
         min=0,
@@ -192,6 +194,20 @@ function(c)
         ],
         min=0,
         width=8,
+      ),
+
+      p.timeseries(
+        'Tokens per task',
+        'LLM tokens (input and output) per finished task over %s by agent type, and each baseline (dashed; AgencyLlmTokensPerTaskAboveBaseline fires at %g times it).'
+        % [bw, c.relativeAlerts.tokensPerTask.factor],
+        'short',
+        [
+          q('agent_type:agency_agent_llm_tokens:per_task_rate%s%s' % [bw, s], '{{agent_type}}'),
+          q(a.baseline('agent_type:agency_agent_llm_tokens:per_task_rate%s' % bw), '{{agent_type}} baseline'),
+        ],
+        overrides=[a.baselineStyle],
+        min=0,
+        width=24,
       ),
 
       p.row('Latency and errors'),

@@ -54,6 +54,51 @@
   // The series are never negative (durations, ratios, rates), so the mean is the scale.
   spread(series, window):: '(stddev_over_time(%s[%s]) > 1e-9 * avg_over_time(%s[%s]))' % [series, window, series, window],
 
+  // Signals with a baseline (rules/baseline.libsonnet), by their key in relativeAlerts. A
+  // ratio divides by the baseline or `floor`, whichever is larger: the smallest baseline that
+  // means anything in the signal's unit, so a queue that is usually empty or a free workload
+  // does not divide by zero. quality has no relative alert of its own: the severe tier of
+  // AgencyWorkflowQualityLow reads its baseline.
+  baselineSignals(config):: {
+    costPerTask: { series: 'fleet:agency_workflow_tasks:cost_usd_per_task_rate%s' % config.businessWindow, floor: 1e-6 },
+    llmSpend: { series: 'fleet:agency_agent_llm_cost_usd:per_hour_rate%s' % config.businessWindow, floor: 0.01 },
+    tokensPerTask: { series: 'agent_type:agency_agent_llm_tokens:per_task_rate%s' % config.businessWindow, floor: 1 },
+    queueDepth: { series: 'queue:agency_queue_depth:latest', floor: 1 },
+    queueWait: { series: 'queue:agency_queue_wait_seconds:p95_rate%s' % config.agentWindow, floor: 1 },
+    formationTime: { series: 'council:agency_council_consensus:formation_seconds_p95_rate%s' % config.councilWindow, floor: 1 },
+    quality: { series: 'fleet:agency_workflow_tasks:quality_score_avg_rate%s' % config.businessWindow, floor: 0.01 },
+  },
+  // The rules recorded for a signal: its baseline (only once ready), whether it is ready (1/0),
+  // and the signal divided by its baseline.
+  baseline(config, series):: {
+    value: '%s_baseline_%s' % [series, config.relativeBaseline],
+    ready: '%s_baseline_%s_ready' % [series, config.relativeBaseline],
+    ratio: '%s_vs_baseline_%s' % [series, config.relativeBaseline],
+  },
+
+  // Every window a tier of multiWindowTiers reads, and `extra` (the rules' usual window).
+  tierWindows(config, extra):: std.set(
+    [config.multiWindowTiers[t].longWindow for t in std.objectFields(config.multiWindowTiers)]
+    + [config.multiWindowTiers[t].shortWindow for t in std.objectFields(config.multiWindowTiers)]
+    + [extra]
+  ),
+
+  // The condition of one tier of multiWindowTiers: `ratio(window) cond` over the tier's long
+  // and short window, with at least minEvents of `counter` (summed, matchers applied) in the
+  // long one. The alert's value is the ratio over the long window.
+  tierExpr(config, tier, ratio, cond, counter, matchers='', extra=[])::
+    local t = config.multiWindowTiers[tier];
+    '%(long)s %(cond)s\nand\n%(short)s %(cond)s\nand\nsum %(without)s (increase(%(counter)s%(sel)s[%(window)s])) >= %(min)d' % {
+      long: ratio(t.longWindow),
+      short: ratio(t.shortWindow),
+      cond: cond,
+      without: $.without(config, extra),
+      counter: counter,
+      sel: $.sel(config, matchers),
+      window: t.longWindow,
+      min: t.minEvents,
+    },
+
   // The exporter renders bucket bounds as Go does: 5 → "5.0", 0.05 → "0.05".
   le(bound):: if std.floor(bound) == bound then '%d.0' % bound else std.toString(bound),
 

@@ -35,7 +35,7 @@ local lib = import 'lib.libsonnet';
 
     // Spend per hour of the fleet over every window the budget burn-rate tiers read, and a day.
     local budgetWindows = std.set(
-      [t.longWindow for t in c.llmBudgetBurnTiers] + [t.shortWindow for t in c.llmBudgetBurnTiers] + [w, '1d']
+      [t.longWindow for t in c.llmBudgetBurnTiers] + [t.shortWindow for t in c.llmBudgetBurnTiers] + [w, bw, '1d']
     ),
     local fleetSpend(window) = 'fleet:agency_agent_llm_cost_usd:per_hour_rate%s' % window,
 
@@ -93,6 +93,14 @@ local lib = import 'lib.libsonnet';
           rule('agent_type:agency_agent_task_cost_usd:per_hour_rate%s' % w, '3600 * %s' % rate('agency_agent_task_cost_usd_total', w, ['agent'])),
           rule('agent_type:agency_agent_tasks:total_cost_usd_per_task_rate%s' % bw, perTask(['agent'])),
           rule('fleet:agency_agent_tasks:total_cost_usd_per_task_rate%s' % bw, perTask(['agent', 'agent_type'])),
+          // Tokens of every kind (input and output cover them all) per finished task.
+          rule(
+            'agent_type:agency_agent_llm_tokens:per_task_rate%s' % bw,
+            '%s\n/ %s' % [
+              rate('agency_agent_llm_tokens_total', bw, ['agent', 'provider', 'model', 'token_type'], 'token_type=~"input|output"'),
+              rate('agency_agent_tasks_total', bw, ['agent']),
+            ],
+          ),
         ],
       },
       {

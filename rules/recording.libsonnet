@@ -166,14 +166,26 @@ local lib = import 'lib.libsonnet';
       {
         name: 'agency-council.rules',
         local attempts = rate('agency_council_consensus_attempts_total', cw),
-        local checks = rate('agency_council_compliance_checks_total', cw),
-        local outcomes(which) = rate('agency_council_decisions_total', cw, ['outcome'], 'outcome=~"%s"' % which),
-        rules: [
+        local outcomes(which, window) = rate('agency_council_decisions_total', window, ['outcome'], 'outcome=~"%s"' % which),
+        // The ratios the council and decision alerts read, over each window of their tiers.
+        local ratios(window) =
+          local tried = rate('agency_council_consensus_attempts_total', window);
+          local checks = rate('agency_council_compliance_checks_total', window);
+          [
+            rule(
+              'council:agency_council_consensus:success_ratio_rate%s' % window,
+              lib.share('1 - %s / %s' % [rate('agency_council_consensus_failures_total', window), tried]),
+            ),
+            // A council that never violated a principle has no violation series: count it as 0.
+            rule(
+              'council:agency_council_consensus:compliance_ratio_rate%s' % window,
+              lib.share('1 - ((%s / %s) or (%s * 0))' % [rate('agency_council_compliance_violations_total', window, ['principle']), checks, checks]),
+            ),
+            rule('council:agency_council_decisions:false_positive_ratio_rate%s' % window, '%s / %s' % [outcomes('fp', window), outcomes('fp|tn', window)]),
+            rule('council:agency_council_decisions:false_negative_ratio_rate%s' % window, '%s / %s' % [outcomes('fn', window), outcomes('fn|tp', window)]),
+          ],
+        rules: std.flattenArrays([ratios(window) for window in lib.tierWindows(c, cw)]) + [
           rule('council:agency_council_consensus:attempts_rate%s' % cw, attempts),
-          rule(
-            'council:agency_council_consensus:success_ratio_rate%s' % cw,
-            lib.share('1 - %s / %s' % [rate('agency_council_consensus_failures_total', cw), attempts]),
-          ),
           rule(
             'council:agency_council_consensus:formation_seconds_p95_rate%s' % cw,
             quantile('0.95', 'agency_council_consensus_formation_seconds_bucket', cw),
@@ -187,16 +199,9 @@ local lib = import 'lib.libsonnet';
             'council:agency_council_debate_rounds:avg_rate%s' % cw,
             '%s / %s' % [rate('agency_council_debate_rounds_sum', cw), rate('agency_council_debate_rounds_count', cw)],
           ),
-          // A council that never violated a principle has no violation series: count it as 0.
-          rule(
-            'council:agency_council_consensus:compliance_ratio_rate%s' % cw,
-            lib.share('1 - ((%s / %s) or (%s * 0))' % [rate('agency_council_compliance_violations_total', cw, ['principle']), checks, checks]),
-          ),
           rule('council:agency_council_compliance_violations:rate%s' % cw, rate('agency_council_compliance_violations_total', cw)),
           rule('council:agency_council_coordination:overhead_ratio_rate%s' % cw, rate('agency_council_coordination_seconds_total', cw)),
           rule('council:agency_council_sessions:active', lib.latest(c, 'agency_council_sessions_active', 'council', 'active_sessions', 'sum')),
-          rule('council:agency_council_decisions:false_positive_ratio_rate%s' % cw, '%s / %s' % [outcomes('fp'), outcomes('fp|tn')]),
-          rule('council:agency_council_decisions:false_negative_ratio_rate%s' % cw, '%s / %s' % [outcomes('fn'), outcomes('fn|tp')]),
         ],
       },
       {
@@ -205,11 +210,14 @@ local lib = import 'lib.libsonnet';
         local failures = rate('agency_workflow_task_failures_total', bw),
         local costPerHour = 'fleet:agency_workflow_task_cost_usd:per_hour_rate%s' % bw,
         rules: [
-          rule('fleet:agency_workflow_tasks:success_ratio_rate%s' % bw, lib.share('1 - %s / %s' % [failures, tasks])),
+          // Over each window of the quality alert's tiers.
           rule(
-            'fleet:agency_workflow_tasks:quality_score_avg_rate%s' % bw,
-            '%s / %s' % [rate('agency_workflow_task_quality_score_sum', bw), rate('agency_workflow_task_quality_score_count', bw)],
-          ),
+            'fleet:agency_workflow_tasks:quality_score_avg_rate%s' % window,
+            '%s / %s' % [rate('agency_workflow_task_quality_score_sum', window), rate('agency_workflow_task_quality_score_count', window)],
+          )
+          for window in lib.tierWindows(c, bw)
+        ] + [
+          rule('fleet:agency_workflow_tasks:success_ratio_rate%s' % bw, lib.share('1 - %s / %s' % [failures, tasks])),
           rule('fleet:agency_workflow_tasks:cost_usd_per_task_rate%s' % bw, '%s / %s' % [rate('agency_workflow_task_cost_usd_total', bw), tasks]),
           rule('fleet:agency_workflow_tasks:throughput_per_hour', '3600 * (%s - %s)' % [tasks, failures]),
           rule(costPerHour, '3600 * %s' % rate('agency_workflow_task_cost_usd_total', bw)),

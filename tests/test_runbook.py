@@ -50,6 +50,10 @@ STATED_KEYS = [
     "slos.availability.objective",
     "slos.latency.objective",
     "sloPeriod",
+    "relativeBaseline",
+    "relativeBaselineMinHistory",
+    "relativeMinEvents",
+    "relativeAlerts.queueDepth.minItems",
 ]
 
 _KEY = r"`(?P<key>[A-Za-z][\w.]*)(?:\[\w+\])?`"
@@ -138,7 +142,12 @@ def test_every_value_the_runbook_gives_for_a_config_key_is_the_configured_one():
 
 def test_the_runbook_states_every_threshold_window_duration_and_severity():
     c = config()
-    required = [f"{group}.{key}" for group in ("thresholds", "for", "severities") for key in c[group]] + STATED_KEYS
+    required = (
+        [f"{group}.{key}" for group in ("thresholds", "for", "severities") for key in c[group]]
+        + [f"relativeAlerts.{signal}.{field}" for signal in c["relativeAlerts"] for field in ("factor", "for")]
+        + [f"multiWindowTiers.{tier}.{field}" for tier, fields in c["multiWindowTiers"].items() for field in fields]
+        + STATED_KEYS
+    )
     stated = {key for key, _ in stated_pairs()}
     assert sorted(set(required) - stated) == [], "state these in docs/runbook.md as `key` (value)"
 

@@ -22,6 +22,15 @@ local panels = import 'panels.libsonnet';
       for s in $.states
     ]),
 
+  // The baseline the relative alerts compare a recorded signal with (rules/baseline.libsonnet),
+  // with the dashboard's selector; drawn dashed beside the signal by baselineStyle.
+  baseline(series, extra='')::
+    (import '../../rules/lib.libsonnet').baseline($._config, series).value + $.sel(extra),
+  baselineStyle:: {
+    matcher: { id: 'byRegexp', options: '.*baseline' },
+    properties: [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }],
+  },
+
   // A window ("5m", "1h", "30d") in seconds, to order windows.
   seconds(window)::
     local units = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };

@@ -10,6 +10,7 @@
 (import 'exporter.libsonnet') +
 (import 'reported.libsonnet') +
 (import 'llm.libsonnet') +
+(import 'baseline.libsonnet') +
 {
   prometheusAlerts+:: {
     local c = $._config,

@@ -10,47 +10,91 @@ local lib = import '../lib.libsonnet';
     local s = c.severities,
     local cw = c.councilWindow,
 
-    // Guards: a council must attempt consensus (or record decisions) often enough for a ratio
-    // to mean something.
+    // Guards: a council must attempt consensus often enough for a ratio to mean something.
     local busyCouncil = 'council:agency_council_consensus:attempts_rate%s > %g' % [cw, c.minCouncilRate],
-    local consensusLow(threshold) = 'council:agency_council_consensus:success_ratio_rate%s < %g\nand %s' % [cw, threshold, busyCouncil],
-    local complianceLow(threshold) = 'council:agency_council_consensus:compliance_ratio_rate%s < %g\nand %s' % [cw, threshold, busyCouncil],
-    local decided(outcomes) = '%s > %g' % [lib.sumRate(c, 'agency_council_decisions_total', cw, ['outcome'], 'outcome=~"%s"' % outcomes), c.minCouncilRate],
 
-    // Alert names with two thresholds: past the critical one both fire.
-    local consensusRateLow = {
+    // The ratio alerts have a tier each of multiWindowTiers: severe (…Critical thresholds) and
+    // mild (…Warning). One alert name, both tiers: past the severe threshold both fire, and
+    // Alertmanager lets the critical one mute the warning.
+    local tiered(alert, thresholds, ratio, op, counter, matchers='', extra=[]) = [
+      local tier = c.multiWindowTiers[name];
+      alert(tier.longWindow) {
+        expr: lib.tierExpr(c, name, ratio, '%s %g' % [op, thresholds[name]], counter, matchers, extra),
+        'for': tier['for'],
+        labels+: { severity: tier.severity },
+      }
+      for name in ['severe', 'mild']
+    ],
+    local consensusRateLow(window) = {
       alert: 'AgencyCouncilConsensusRateLow',
-      'for': f.consensus,
       labels: { alert_type: 'coordination_failure' },
       annotations: {
         summary: 'A council fails to reach consensus.',
-        description: 'Council {{ $labels.council }} reached consensus in {{ $value | humanizePercentage }} of attempts over the last %s.' % cw,
+        description: 'Council {{ $labels.council }} reached consensus in {{ $value | humanizePercentage }} of attempts over the last %s.' % window,
       },
       dashboard:: 'council',
     },
-    local complianceRatioLow = {
+    local complianceRatioLow(window) = {
       alert: 'AgencyConstitutionalComplianceLow',
-      'for': f.compliance,
       labels: { alert_type: 'security_violation' },
       annotations: {
         summary: 'Council decisions violate the constitution.',
-        description: 'Council {{ $labels.council }} complied with the constitution in {{ $value | humanizePercentage }} of checked decisions over the last %s.' % cw,
+        description: 'Council {{ $labels.council }} complied with the constitution in {{ $value | humanizePercentage }} of checked decisions over the last %s.' % window,
       },
       dashboard:: 'council',
     },
+    local falsePositiveRateHigh(window) = {
+      alert: 'AgencyCouncilFalsePositiveRateHigh',
+      labels: { alert_type: 'quality_degradation' },
+      annotations: {
+        summary: 'A council accepts too many cases it should reject.',
+        description: 'Council {{ $labels.council }} has a false positive rate of {{ $value | humanizePercentage }} over the last %s.' % window,
+      },
+      dashboard:: 'council',
+    },
+    local falseNegativeRateHigh(window) = {
+      alert: 'AgencyCouncilFalseNegativeRateHigh',
+      labels: { alert_type: 'quality_degradation' },
+      annotations: {
+        summary: 'A council rejects too many cases it should accept.',
+        description: 'Council {{ $labels.council }} has a false negative rate of {{ $value | humanizePercentage }} over the last %s.' % window,
+      },
+      dashboard:: 'council',
+    },
+    local decisions = 'agency_council_decisions_total',
 
     groups+: [
       {
         name: 'agency-council.alerts',
-        rules: [
-          consensusRateLow {
-            expr: consensusLow(t.consensusRatioWarning),
-            labels+: { severity: 'warning' },
-          },
-          consensusRateLow {
-            expr: consensusLow(t.consensusRatioCritical),
-            labels+: { severity: 'critical' },
-          },
+        rules: tiered(
+          consensusRateLow,
+          { severe: t.consensusRatioCritical, mild: t.consensusRatioWarning },
+          function(window) 'council:agency_council_consensus:success_ratio_rate%s' % window,
+          '<',
+          'agency_council_consensus_attempts_total',
+        ) + tiered(
+          complianceRatioLow,
+          { severe: t.complianceRatioCritical, mild: t.complianceRatioWarning },
+          function(window) 'council:agency_council_consensus:compliance_ratio_rate%s' % window,
+          '<',
+          'agency_council_compliance_checks_total',
+        ) + tiered(
+          falsePositiveRateHigh,
+          { severe: t.falsePositiveRatioCritical, mild: t.falsePositiveRatioWarning },
+          function(window) 'council:agency_council_decisions:false_positive_ratio_rate%s' % window,
+          '>',
+          decisions,
+          'outcome=~"fp|tn"',
+          ['outcome'],
+        ) + tiered(
+          falseNegativeRateHigh,
+          { severe: t.falseNegativeRatioCritical, mild: t.falseNegativeRatioWarning },
+          function(window) 'council:agency_council_decisions:false_negative_ratio_rate%s' % window,
+          '>',
+          decisions,
+          'outcome=~"fn|tp"',
+          ['outcome'],
+        ) + [
           {
             alert: 'AgencyCouncilConsensusSlow',
             expr: 'council:agency_council_consensus:formation_seconds_p95_rate%s > %g\nand %s' % [cw, t.consensusP95SecondsWarning, busyCouncil],
@@ -70,36 +114,6 @@ local lib = import '../lib.libsonnet';
             annotations: {
               summary: 'A council needs a debate for most decisions.',
               description: 'Council {{ $labels.council }} debated {{ $value | humanizePercentage }} of its consensus formations over the last %s.' % cw,
-            },
-            dashboard:: 'council',
-          },
-          complianceRatioLow {
-            expr: complianceLow(t.complianceRatioWarning),
-            labels+: { severity: 'warning' },
-          },
-          complianceRatioLow {
-            expr: complianceLow(t.complianceRatioCritical),
-            labels+: { severity: 'critical' },
-          },
-          {
-            alert: 'AgencyCouncilFalsePositiveRateHigh',
-            expr: 'council:agency_council_decisions:false_positive_ratio_rate%s > %g\nand %s' % [cw, t.falsePositiveRatioWarning, decided('fp|tn')],
-            'for': f.quality,
-            labels: { severity: s.decisionErrors, alert_type: 'quality_degradation' },
-            annotations: {
-              summary: 'A council accepts too many cases it should reject.',
-              description: 'Council {{ $labels.council }} has a false positive rate of {{ $value | humanizePercentage }} over the last %s.' % cw,
-            },
-            dashboard:: 'council',
-          },
-          {
-            alert: 'AgencyCouncilFalseNegativeRateHigh',
-            expr: 'council:agency_council_decisions:false_negative_ratio_rate%s > %g\nand %s' % [cw, t.falseNegativeRatioWarning, decided('fn|tp')],
-            'for': f.quality,
-            labels: { severity: s.decisionErrors, alert_type: 'quality_degradation' },
-            annotations: {
-              summary: 'A council rejects too many cases it should accept.',
-              description: 'Council {{ $labels.council }} has a false negative rate of {{ $value | humanizePercentage }} over the last %s.' % cw,
             },
             dashboard:: 'council',
           },

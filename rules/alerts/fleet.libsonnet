@@ -53,17 +53,32 @@ local lib = import '../lib.libsonnet';
             },
             dashboard:: 'fleet',
           },
+        ] + [
+          // Mild: the mean score under an absolute floor. Severe: down by qualityDropCritical
+          // from its own baseline, since one workload's usual score is another's failure.
+          local tier = c.multiWindowTiers[name];
+          local quality(window) = 'fleet:agency_workflow_tasks:quality_score_avg_rate%s' % window;
+          local baseline = lib.baseline(c, lib.baselineSignals(c).quality.series).value;
+          local scored = 'agency_workflow_task_quality_score_count';
           {
             alert: 'AgencyWorkflowQualityLow',
-            expr: 'fleet:agency_workflow_tasks:quality_score_avg_rate%s < %g' % [bw, t.qualityAvgWarning],
-            'for': f.quality,
-            labels: { severity: s.quality, alert_type: 'quality_degradation' },
+            expr: if name == 'mild' then
+              lib.tierExpr(c, name, quality, '< %g' % t.qualityAvgWarning, scored)
+            else
+              lib.tierExpr(c, name, function(window) '%s / %s' % [quality(window), baseline], '< %g' % (1 - t.qualityDropCritical), scored),
+            'for': tier['for'],
+            labels: { severity: tier.severity, alert_type: 'quality_degradation' },
             annotations: {
               summary: 'The quality of workflow results has dropped.',
-              description: 'Mean workflow quality score is {{ $value | printf "%%.2f" }} over the last %s.' % bw,
+              description: if name == 'mild' then
+                'Mean workflow quality score is {{ $value | printf "%%.2f" }} over the last %s.' % tier.longWindow
+              else
+                'Mean workflow quality score over the last %s is {{ $value | humanizePercentage }} of its usual level (the baseline over %s).' % [tier.longWindow, c.relativeBaseline],
             },
             dashboard:: 'business',
-          },
+          }
+          for name in ['severe', 'mild']
+        ] + [
           {
             alert: 'AgencyCostPerTaskHigh',
             expr: 'fleet:agency_workflow_tasks:cost_usd_per_task_rate%s > %g' % [bw, t.costPerTaskUsdWarning],

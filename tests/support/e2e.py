@@ -58,8 +58,6 @@ FAST_PROFILE: dict[str, Any] = {
             "resources",
             "queueBacklog",
             "consensus",
-            "compliance",
-            "quality",
             "cost",
             "anomaly",
             "workflowEmergency",
@@ -80,6 +78,14 @@ FAST_PROFILE: dict[str, Any] = {
             ("slowest", "2m", "40s", 1, "warning"),
         )
     ],
+    # The council, decision and quality tiers over the council window, and baselines that are
+    # ready after 20 s of history, so a run of a minute exercises them.
+    "multiWindowTiers": {
+        "severe": {"longWindow": "20s", "shortWindow": "10s", "for": FOR, "severity": "critical", "minEvents": 2},
+        "mild": {"longWindow": "20s", "shortWindow": "10s", "for": FOR, "severity": "warning", "minEvents": 1},
+    },
+    "relativeBaseline": "2m",
+    "relativeBaselineMinHistory": "20s",
 }
 
 
