@@ -79,13 +79,13 @@ FAST_PROFILE: dict[str, Any] = {
         )
     ],
     # The council, decision and quality tiers over the council window, and baselines that are
-    # ready after 20 s of history, so a run of a minute exercises them.
+    # ready after 10 s of history, so a run of half a minute exercises them.
     "multiWindowTiers": {
         "severe": {"longWindow": "20s", "shortWindow": "10s", "for": FOR, "severity": "critical", "minEvents": 2},
         "mild": {"longWindow": "20s", "shortWindow": "10s", "for": FOR, "severity": "warning", "minEvents": 1},
     },
     "relativeBaseline": "2m",
-    "relativeBaselineMinHistory": "20s",
+    "relativeBaselineMinHistory": "10s",
 }
 
 
