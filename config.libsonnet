@@ -167,6 +167,13 @@
       toolErrorRatioWarning: 0.25,
     },
 
+    // How long the per-agent performance alerts (errors, latency, health score) keep firing
+    // after their condition clears, so an agent that flaps (fails for minutes, recovers, fails
+    // again) is one alert rather than one notification per dip. Longer holds through slower
+    // flapping and resolves later. Prometheus 2.42 and later know keep_firing_for; set '' to
+    // leave the field out for a rule engine that rejects it (vmalert before 1.90).
+    keepFiringFor: '10m',
+
     // `for` durations: how long a condition must hold. Shorter pages sooner and flaps more.
     'for': {
       agentErrors: '10m',

@@ -138,7 +138,7 @@ def stale_files(generated: dict[str, str], root: Path = ROOT) -> list[str]:
     return stale + [f"{name} (no longer rendered)" for name in orphaned_files(generated, root)]
 
 
-RULE_KEY_ORDER = ("record", "alert", "expr", "for", "labels", "annotations")
+RULE_KEY_ORDER = ("record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -155,6 +155,11 @@ _Dumper.add_representer(str, _string)
 
 def _ordered(data: dict) -> dict:
     """Rules with their keys in the conventional order (Jsonnet sorts object fields)."""
+    for group in data["groups"]:
+        for rule in group["rules"]:
+            unknown = set(rule) - set(RULE_KEY_ORDER)
+            if unknown:
+                raise ValueError(f"rule {rule.get('alert') or rule.get('record')}: no place for {sorted(unknown)}")
     return {
         "groups": [
             {**group, "rules": [{k: rule[k] for k in RULE_KEY_ORDER if k in rule} for rule in group["rules"]]}

@@ -167,7 +167,7 @@ def vmalert(workdir: Path, port: int, victoria_url: str, alertmanager_url: str, 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def deployment(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Deployment]:
     tmp_path = tmp_path_factory.mktemp("victoriametrics")
-    rules = fast_rule_files(tmp_path)
+    rules = fast_rule_files(tmp_path, keep_firing=False)  # vmalert 1.79.5 rejects keep_firing_for
     victoria_port, vmalert_port = free_port(), free_port()
     victoria_url = f"http://127.0.0.1:{victoria_port}"
     processes: list[subprocess.Popen[bytes]] = []

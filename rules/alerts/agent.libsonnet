@@ -11,6 +11,14 @@ local lib = import '../lib.libsonnet';
     local w = c.agentWindow,
     local R = lib.without(c),
 
+    // Per-agent performance alerts hold through a flapping agent's dips (keepFiringFor).
+    // While held, $value is the last one that met the condition: the description says so.
+    local held = if c.keepFiringFor == '' then {} else {
+      keep_firing_for: c.keepFiringFor,
+      annotations+: {
+        description+: ' The value is the latest at which the condition held; the alert stays %s after it last held.' % c.keepFiringFor,
+      },
+    },
     local busyAgent = 'agent:agency_agent_tasks:rate%s > %g' % [w, c.minTaskRate],
     // Guards use a plain `and`: both sides come from the same aggregation, so their label sets
     // (cluster, job, …) match exactly and a namesake in another cluster cannot satisfy them.
@@ -26,7 +34,7 @@ local lib = import '../lib.libsonnet';
         description: 'Agent {{ $labels.agent }} ({{ $labels.agent_type }}) failed {{ $value | humanizePercentage }} of its tasks over the last %s.' % w,
       },
       dashboard:: 'agent',
-    },
+    } + held,
 
     groups+: [
       {
@@ -50,7 +58,7 @@ local lib = import '../lib.libsonnet';
               description: 'Agent {{ $labels.agent }} ({{ $labels.agent_type }}) has a P95 task duration of {{ $value | humanizeDuration }} over the last %s.' % w,
             },
             dashboard:: 'agent',
-          },
+          } + held,
           {
             alert: 'AgencyAgentHealthScoreLow',
             expr: 'agent:agency_agent_health:score < %g\nand agent:agency_agent_liveness:up == 1' % t.healthScoreLow,
@@ -61,7 +69,7 @@ local lib = import '../lib.libsonnet';
               description: 'Agent {{ $labels.agent }} ({{ $labels.agent_type }}) has a health score of {{ $value | printf "%.2f" }}.',
             },
             dashboard:: 'agent',
-          },
+          } + held,
           {
             alert: 'AgencyAgentDown',
             expr: 'agent:agency_agent_liveness:up == 0',

@@ -84,19 +84,21 @@ FAST_PROFILE: dict[str, Any] = {
         "severe": {"longWindow": "20s", "shortWindow": "10s", "for": FOR, "severity": "critical", "minEvents": 2},
         "mild": {"longWindow": "20s", "shortWindow": "10s", "for": FOR, "severity": "warning", "minEvents": 1},
     },
+    "keepFiringFor": FOR,
     "relativeBaseline": "2m",
     "relativeBaselineMinHistory": "10s",
 }
 
 
 @functools.cache
-def fast_mixin() -> dict[str, Any]:
-    """The mixin rendered with the fast profile, once per session (rendering takes seconds)."""
-    return render_mixin(FAST_PROFILE)
+def fast_mixin(keep_firing: bool = True) -> dict[str, Any]:
+    """The mixin rendered with the fast profile, once per session (rendering takes seconds).
+    Without keep_firing the alerts carry no keep_firing_for, which vmalert 1.79 rejects."""
+    return render_mixin(FAST_PROFILE if keep_firing else {**FAST_PROFILE, "keepFiringFor": ""})
 
 
-def fast_rule_files(directory: Path) -> list[Path]:
-    mixin = fast_mixin()
+def fast_rule_files(directory: Path, keep_firing: bool = True) -> list[Path]:
+    mixin = fast_mixin(keep_firing)
     paths = []
     for name, key in (("rules.yml", "rules"), ("alerts.yml", "alerts")):
         path = directory / name
