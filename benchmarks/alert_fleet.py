@@ -122,7 +122,7 @@ PRINCIPLES = ("harm_avoidance", "fairness", "transparency", "privacy")
 WORKFLOW_TASKS_PER_SECOND = 0.3
 WORKFLOW_ERROR_RATIO = 0.002  # a fifth of the 1 % budget of the 99 % availability objective
 WORKFLOW_QUALITY = 0.88  # mean; beta-distributed
-WORKFLOW_COST_USD = 0.12  # mean per task; gamma-distributed
+WORKFLOW_COST_USD = 0.15  # mean per task; gamma-distributed
 
 DAILY_SWING = 0.15  # the load moves by this fraction over a day
 BURSTS_PER_HOUR = 1.0  # one-minute failure bursts
@@ -318,7 +318,9 @@ class AgentSim:
         input_tokens = sum(
             round(kind.input_tokens * c.token_factor * rng.lognormvariate(0, 0.4)) for _ in range(requests)
         )
-        output_tokens = sum(round(kind.output_tokens * rng.lognormvariate(0, 0.5)) for _ in range(requests))
+        output_tokens = sum(
+            round(kind.output_tokens * c.token_factor * rng.lognormvariate(0, 0.5)) for _ in range(requests)
+        )
         input_price, output_price = PRICES[kind.model]
         cost = (input_tokens * input_price + output_tokens * output_price) / 1e6 * cost_factor
         durations = [LLM_MEDIAN_SECONDS * rng.lognormvariate(0, 0.5) for _ in range(requests)]

@@ -172,6 +172,7 @@ SCENARIOS = (
             Intended("AgencyWorkflowQualityLow", "warning", within=MILD),
             Intended("AgencyWorkflowQualityLow", "critical", within=SEVERE),
         ),
+        history=BASELINE_HISTORY,  # the critical tier compares with the day's quality
     ),
     Scenario(
         "cost_jump",
@@ -196,8 +197,8 @@ SCENARIOS = (
     ),
     Scenario(
         "token_surge",
-        "workers send 3 times as many tokens per request (a prompt regression)",
-        Fault("agent", "token_factor", 3.0, ("worker",)),
+        "workers send and receive 4 times as many tokens per request (a prompt regression)",
+        Fault("agent", "token_factor", 4.0, ("worker",)),
         (Intended("AgencyLlmTokensPerTaskAboveBaseline", "warning", on(agent_type="worker"), within=MILD),),
         (Tolerated("AgencyLlmSpendAboveBaseline", "warning"),),
         history=BASELINE_HISTORY,
@@ -306,6 +307,7 @@ class Detection:
     intended: Intended
     in_rules: bool
     seconds: int | None  # from the fault's start to the first firing; None: not within the run
+    episodes: int  # how often it fired after the fault's start: each one notifies anew
 
     @property
     def in_bound(self) -> bool:
@@ -352,7 +354,7 @@ def _detection(
 ) -> Detection:
     starts = [e.start for e in found if e.start >= start and intended.matches(e.label_map)]
     in_rules = (intended.alert, intended.severity or "") in rule_alerts
-    return Detection(intended, in_rules, min(starts) - start if starts else None)
+    return Detection(intended, in_rules, min(starts) - start if starts else None, len(starts))
 
 
 def _expected(scenario: Scenario, episode: Episode, found: Sequence[Episode], start: int) -> bool:
@@ -426,7 +428,8 @@ def detected(detection: Detection, observed: int) -> str:
         where = "not in the rules" if not detection.in_rules else f"not within {minutes(observed)}"
         return f"missed ({where})"
     late = "" if detection.in_bound else f", over {minutes(detection.intended.within)}"
-    return f"{minutes(detection.seconds)}{late}"
+    again = f" ({detection.episodes} episodes)" if detection.episodes > 1 else ""
+    return f"{minutes(detection.seconds)}{late}{again}"
 
 
 def counted(found: Sequence[Episode]) -> str:
