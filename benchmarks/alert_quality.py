@@ -499,6 +499,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run_scenarios(scenarios, args.rules, promtool, seed=args.seed, jobs=args.jobs, keep=args.keep)
     print(table(results))
     print()
+    for scenario in scenarios:
+        print(f"- {scenario.name}: {scenario.summary}")
+    print()
     for result in results:
         infos = counted(result.infos)
         print(f"{result.scenario}: {'ok' if result.ok else 'FAILS'} in {result.seconds:.1f} s; info alerts {infos}")

@@ -4,7 +4,15 @@ files (used by benchmarks/alert_quality.py).
 A ``promtool test rules`` file holds the run's scrapes as input series and, at every step, a
 query of ``ALERTS{alertstate="firing"}`` that expects nothing: promtool then reports each
 query that found alerts, with every sample it found. Its report is read strictly; anything
-else in it (a rule that does not load, a query error) raises :class:`PromtoolError`.
+else in it (a rule that does not load, a rule or query error) raises :class:`PromtoolError`.
+
+promtool evaluates the rule groups at each step in an order of its own choosing, which changes
+from run to run unless the file gives one; then an alert reading a recording rule of another
+group sees it either fresh or one evaluation old, and an alert on the edge of its threshold
+fires in one run and not in the next. The test file orders the groups as the rule files list
+them, recording rules first: every run gives the same answer, the one where each alert sees
+this evaluation's recordings. Prometheus itself evaluates each group at its own offset within
+the interval, so an alert there may see them up to one evaluation interval (30 s) later.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ import re
 import subprocess
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from benchmarks.alert_fleet import STEP, ScrapedSeries
 
@@ -32,9 +42,11 @@ def promtool_test(scraped: ScrapedSeries, rules: Path) -> dict[str, Any]:
     """A promtool test: the scrapes as input series, the rule files, and at every step a query
     of the firing alerts expecting none, so that promtool prints each one it finds."""
     interval = f"{STEP}s"
+    files = [(rules / name).resolve() for name in RULE_FILE_NAMES]
     return {
-        "rule_files": [str((rules / name).resolve()) for name in RULE_FILE_NAMES],
+        "rule_files": [str(path) for path in files],
         "evaluation_interval": interval,
+        "group_eval_order": [group["name"] for path in files for group in yaml.safe_load(path.read_text())["groups"]],
         "tests": [
             {
                 "interval": interval,

@@ -50,6 +50,11 @@ RULE_ERROR = """Unit Testing:  tb.yml
 bad.yml: 5:11: group "g", rule 1, "AgencyThing": could not parse expression: 1:4: parse error: unexpected end of input
 
 """
+EVALUATION_ERROR = """Unit Testing:  t.yml
+  FAILED:
+    rule: agent:agency_agent_tasks:rate5m, time: 1m30s, err: query timed out in expression evaluation
+
+"""
 QUERY_ERROR = """Unit Testing:  t.yml
   FAILED:
     expr: "ALERTS{alertstate=\\"firing\\"}", time: 9h59m30s, err: query processing would load too many samples into memory in query execution
@@ -70,7 +75,8 @@ def test_a_report_without_failures_means_nothing_fired():
 
 
 @pytest.mark.parametrize(
-    "report", [RULE_ERROR, QUERY_ERROR, "promtool: error: unknown flag\n", REPORT.replace("1E+00", "x")]
+    "report",
+    [RULE_ERROR, EVALUATION_ERROR, QUERY_ERROR, "promtool: error: unknown flag\n", REPORT.replace("1E+00", "x")],
 )
 def test_anything_else_in_the_report_is_an_error(report):
     with pytest.raises(PromtoolError):
@@ -195,6 +201,7 @@ SUBSET = (
     SCENARIOS_BY_NAME["agent_down"],
     SCENARIOS_BY_NAME["fleet_down"],
     SCENARIOS_BY_NAME["exporter_down"],
+    SCENARIOS_BY_NAME["consensus_collapse"],
 )
 
 
