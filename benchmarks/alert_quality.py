@@ -323,12 +323,14 @@ class Result:
     false_pages: tuple[Episode, ...]
     unexpected_warnings: tuple[Episode, ...]
     infos: tuple[Episode, ...]
+    beyond_tolerance: tuple[Episode, ...]  # episodes of a tolerated alert past its number (also counted above)
     all_episodes: tuple[Episode, ...]
     seconds: float  # how long simulating and promtool took
 
     @property
     def ok(self) -> bool:
-        return all(d.in_bound for d in self.detections) and not self.false_pages
+        """Every intended alert within its bound, no false page, no tolerated alert too often."""
+        return all(d.in_bound for d in self.detections) and not self.false_pages and not self.beyond_tolerance
 
 
 def score(scenario: Scenario, found: Sequence[Episode], rule_alerts: set[tuple[str, str]], seconds: float) -> Result:
@@ -344,6 +346,7 @@ def score(scenario: Scenario, found: Sequence[Episode], rule_alerts: set[tuple[s
         tuple(e for e in unexpected if e.severity in PAGES),
         tuple(e for e in unexpected if e.severity == "warning"),
         tuple(e for e in unexpected if e.severity not in (*PAGES, "warning")),
+        tuple(e for e in unexpected if e.start >= start and any(t.matches(e.label_map) for t in scenario.tolerated)),
         tuple(found),
         seconds,
     )

@@ -145,7 +145,8 @@ def test_a_tolerated_alert_beyond_its_episodes_is_unexpected():
     down = {"alertname": "AgencyAgentDown", "agent": "w-2", "severity": "warning"}
     result = scored({start + at(5): [down], start + at(20): [down]})
     assert [e.start for e in result.unexpected_warnings] == [start + at(20)]
-    assert result.false_pages == ()
+    assert [e.start for e in result.beyond_tolerance] == [start + at(20)]
+    assert result.false_pages == () and not result.ok
 
 
 # --- the simulated fleet ----------------------------------------------------------------------
