@@ -17,7 +17,8 @@ draw comes from a generator seeded by the run's seed and the owner's name, so a 
 exactly and a fault of one owner leaves every other owner's draws as they were.
 
 A :class:`Fault` sets one field of the conditions of some owners for a while; the healthy
-values are the defaults of the condition classes below.
+values are the defaults of the condition classes below. The workflow's outcomes are drawn
+apart from the agents': agents failing do not fail workflow tasks unless a fault says so.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class AgentType:
     tool_calls_per_task: float
 
 
-# Medians keep about 1 % of tasks slower than each type's latency objective in config.libsonnet
+# Medians keep under 1 % of tasks slower than each type's latency objective in config.libsonnet
 # (judge 5 s, worker 10 s, researcher 60 s, orchestrator 1 s), well inside the 95 % SLO.
 AGENT_TYPES = {
     "orchestrator": AgentType(0.3, 0.25, 0.01, 8, ("openai", "gpt-4o-mini"), 800, 120, 0.0),
@@ -71,8 +72,8 @@ DURATION_SIGMA = 0.5
 LLM_REQUESTS_PER_TASK = 1.5  # on average: one, plus a Poisson number of follow-ups
 LLM_FAILURE_RATIO = 0.01
 LLM_MEDIAN_SECONDS = 1.2
-# USD per million tokens (input, output): the fleet spends about 3 USD an hour on LLM calls,
-# 60 % of the mixin's 120 USD daily budget (5 USD/h).
+# USD per million tokens (input, output): the fleet spends about 3.9 USD an hour on LLM calls
+# (the daily swing included), under the 5 USD/h of the mixin's 120 USD daily budget.
 PRICES = {
     ("openai", "gpt-4o-mini"): (0.15, 0.6),
     ("anthropic", "claude-haiku"): (0.25, 1.25),
@@ -109,7 +110,7 @@ FLEET = (
 )
 COUNCILS = ("ethics", "planning", "review")
 QUEUES = {"intake": 0.16, "escalations": 0.05}  # arrivals per second
-QUEUE_SERVICE_RATIO = 1.25  # service capacity over arrivals: the depth hovers at a few items
+QUEUE_SERVICE_RATIO = 1.25  # service capacity over arrivals: the depth wanders from none to a few dozen
 
 CONSENSUS_PER_SECOND = 1 / 30  # per council: 120 decisions an hour
 CONSENSUS_SUCCESS = 0.92
@@ -147,6 +148,11 @@ class Fault:
     duration: int | None = None  # None: to the end of the run
     flap: tuple[int, int] | None = None  # (on, off) seconds, repeated: active only while on
 
+    def __post_init__(self) -> None:
+        known = {f.name for f in dataclasses.fields(CONDITIONS[self.owner])}
+        if self.field not in known:
+            raise ValueError(f"{self.owner} conditions have no field {self.field!r}: {', '.join(sorted(known))}")
+
     def active(self, at: float) -> bool:
         elapsed = at - self.start
         if elapsed < 0 or (self.duration is not None and elapsed >= self.duration):
@@ -174,6 +180,7 @@ class CouncilConditions:
     consensus_success: float = CONSENSUS_SUCCESS
     violation_ratio: float = VIOLATION_RATIO
     false_positive_ratio: float = DECISION_ERROR_RATIO
+    false_negative_ratio: float = DECISION_ERROR_RATIO
     formation_factor: float = 1.0
 
 
@@ -192,6 +199,15 @@ class WorkflowConditions:
 class FleetConditions:
     exporter_down: float = 0
     cost_factor: float = 1.0
+
+
+CONDITIONS: dict[Owner, type] = {
+    "agent": AgentConditions,
+    "council": CouncilConditions,
+    "queue": QueueConditions,
+    "workflow": WorkflowConditions,
+    "fleet": FleetConditions,
+}
 
 
 def conditioned(healthy: Any, owner: Owner, names: Iterable[str], faults: Sequence[Fault], at: float) -> Any:
@@ -389,7 +405,7 @@ class CouncilSim:
 
     def decision(self, c: CouncilConditions) -> dict[str, Any]:
         actual = self.rng.random() < 0.5
-        wrong = self.rng.random() < (DECISION_ERROR_RATIO if actual else c.false_positive_ratio)
+        wrong = self.rng.random() < (c.false_negative_ratio if actual else c.false_positive_ratio)
         return {"type": "decision", "council": self.name, "predicted": actual != wrong, "actual": actual}
 
 

@@ -152,6 +152,11 @@ def test_a_tolerated_alert_beyond_its_episodes_is_unexpected():
 # --- the simulated fleet ----------------------------------------------------------------------
 
 
+def test_a_fault_names_a_field_of_its_owner_s_conditions():
+    with pytest.raises(ValueError, match="no field 'quality'"):
+        Fault("agent", "quality", 0.5)
+
+
 def increases(values: list[str]) -> list[float]:
     """A counter's increase at each step (none where it was not scraped)."""
     last, found = 0.0, []
