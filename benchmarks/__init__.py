@@ -9,5 +9,7 @@ The scripts on top (``bench_exporter``, ``scale``, ``ab_ingest``, ``soak``, ``ti
 import those, and ``bench_exporter`` runs ``scale``'s rows last; ``sizing`` times its replica
 rows with ``scale``'s per-size timing and runs a real Prometheus with the mixin's rules.
 ``otlp_ingest`` (OTLP/HTTP traces in-process, with its own span workload and prometheus_client
-baseline) needs only ``timing``.
+baseline) needs only ``timing``. ``alert_quality`` scores the mixin's alerts on simulated faults:
+``alert_fleet`` (the fleet, its faults and the exporter series it produces) feeds
+``promtool_alerts`` (the alerts promtool finds firing at each step).
 """
