@@ -63,7 +63,7 @@
     // mild tier (…Warning) over an hour catches drift. A tier needs minEvents in its long
     // window, so a quiet council's single failure alerts nobody.
     multiWindowTiers: {
-      severe: { longWindow: '10m', shortWindow: '5m', 'for': '3m', severity: 'critical', minEvents: 10 },
+      severe: { longWindow: '10m', shortWindow: '5m', 'for': '3m', severity: 'critical', minEvents: 20 },
       mild: { longWindow: '1h', shortWindow: '5m', 'for': '15m', severity: 'warning', minEvents: 4 },
     },
 
@@ -167,10 +167,10 @@
       toolErrorRatioWarning: 0.25,
     },
 
-    // How long the per-agent performance alerts (errors, latency, health score) keep firing
-    // after their condition clears, so an agent that flaps (fails for minutes, recovers, fails
-    // again) is one alert rather than one notification per dip. Longer holds through slower
-    // flapping and resolves later. Prometheus 2.42 and later know keep_firing_for; set '' to
+    // How long the per-agent performance alerts (errors, latency, health score) and the tiered
+    // council, decision and quality alerts keep firing after their condition clears, so a
+    // signal that flaps (bad for minutes, good, bad again) is one alert rather than one
+    // notification per dip. Longer holds through slower flapping and resolves later. Prometheus 2.42 and later know keep_firing_for; set '' to
     // leave the field out for a rule engine that rejects it (vmalert before 1.90).
     keepFiringFor: '10m',
 

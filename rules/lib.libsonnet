@@ -99,6 +99,16 @@
       min: t.minEvents,
     },
 
+  // keep_firing_for (keepFiringFor) for alerts that flap: they hold through a dip instead of
+  // notifying anew after it. While held, $value is the last one that met the condition, and
+  // the description says so.
+  held(config):: if config.keepFiringFor == '' then {} else {
+    keep_firing_for: config.keepFiringFor,
+    annotations+: {
+      description+: ' The value is the latest at which the condition held; the alert stays %s after it last held.' % config.keepFiringFor,
+    },
+  },
+
   // The exporter renders bucket bounds as Go does: 5 → "5.0", 0.05 → "0.05".
   le(bound):: if std.floor(bound) == bound then '%d.0' % bound else std.toString(bound),
 

@@ -50,6 +50,7 @@ STATED_KEYS = [
     "slos.availability.objective",
     "slos.latency.objective",
     "sloPeriod",
+    "keepFiringFor",
     "relativeBaseline",
     "relativeBaselineMinHistory",
     "relativeMinEvents",

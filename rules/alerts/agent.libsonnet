@@ -12,13 +12,7 @@ local lib = import '../lib.libsonnet';
     local R = lib.without(c),
 
     // Per-agent performance alerts hold through a flapping agent's dips (keepFiringFor).
-    // While held, $value is the last one that met the condition: the description says so.
-    local held = if c.keepFiringFor == '' then {} else {
-      keep_firing_for: c.keepFiringFor,
-      annotations+: {
-        description+: ' The value is the latest at which the condition held; the alert stays %s after it last held.' % c.keepFiringFor,
-      },
-    },
+    local held = lib.held(c),
     local busyAgent = 'agent:agency_agent_tasks:rate%s > %g' % [w, c.minTaskRate],
     // Guards use a plain `and`: both sides come from the same aggregation, so their label sets
     // (cluster, job, …) match exactly and a namesake in another cluster cannot satisfy them.

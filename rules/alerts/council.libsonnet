@@ -22,7 +22,7 @@ local lib = import '../lib.libsonnet';
         expr: lib.tierExpr(c, name, ratio, '%s %g' % [op, thresholds[name]], counter, matchers, extra),
         'for': tier['for'],
         labels+: { severity: tier.severity },
-      }
+      } + lib.held(c)
       for name in ['severe', 'mild']
     ],
     local consensusRateLow(window) = {

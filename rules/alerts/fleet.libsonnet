@@ -76,7 +76,7 @@ local lib = import '../lib.libsonnet';
                 'Mean workflow quality score over the last %s is {{ $value | humanizePercentage }} of its usual level (the baseline over %s).' % [tier.longWindow, c.relativeBaseline],
             },
             dashboard:: 'business',
-          }
+          } + lib.held(c)
           for name in ['severe', 'mild']
         ] + [
           {
