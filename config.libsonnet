@@ -63,7 +63,7 @@
     // mild tier (…Warning) over an hour catches drift. A tier needs minEvents in its long
     // window, so a quiet council's single failure alerts nobody.
     multiWindowTiers: {
-      severe: { longWindow: '10m', shortWindow: '5m', 'for': '3m', severity: 'critical', minEvents: 20 },
+      severe: { longWindow: '10m', shortWindow: '5m', 'for': '3m', severity: 'critical', minEvents: 16 },
       mild: { longWindow: '1h', shortWindow: '5m', 'for': '15m', severity: 'warning', minEvents: 4 },
     },
 
