@@ -90,10 +90,15 @@ FAST_PROFILE: dict[str, Any] = {
 }
 
 
-@functools.cache
 def fast_mixin(keep_firing: bool = True) -> dict[str, Any]:
-    """The mixin rendered with the fast profile, once per session (rendering takes seconds).
-    Without keep_firing the alerts carry no keep_firing_for, which vmalert 1.79 rejects."""
+    """The mixin rendered with the fast profile, once per session (rendering takes seconds, and
+    a test rendering it again while its fleet runs starves the fleet's event loop). Without
+    keep_firing the alerts carry no keep_firing_for, which vmalert 1.79 rejects."""
+    return _render_fast(keep_firing)
+
+
+@functools.cache
+def _render_fast(keep_firing: bool) -> dict[str, Any]:
     return render_mixin(FAST_PROFILE if keep_firing else {**FAST_PROFILE, "keepFiringFor": ""})
 
 
